@@ -1,0 +1,286 @@
+"""Hop-by-hop frontier expansion.
+
+Each round asks the source for the histories of every new frontier address in one batch, replays
+the ledgers of every address whose tainted inflows changed, and hands the tainted outflows to
+their receivers, who form the next frontier. Taint only moves forward in chain order, so
+re-running a ledger when a later round discovers another tainted inflow converges.
+
+Stops: labelled services (exchange, mixer, bridge, issuer, swap contracts; a labelled deposit
+address is expanded so its sweep can confirm it), the hop cap,
+the fan-out guard for unlabelled busy addresses, and the minimum tainted amount.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from tracer.allocation import POLICIES, LedgerResult, Taint, run_ledgers
+from tracer.records import Transfer, parse_units
+from tracer.sources.base import Source
+
+#: Label roles at which the trace stops (the funds reached a service: flag, never expand).
+STOP_ROLES = ("exchange", "mixer", "bridge", "issuer", "swap")
+
+
+class TraceInputError(ValueError):
+    """Bad trace parameters (one line, shown to the user)."""
+
+
+@dataclass(frozen=True)
+class TraceParams:
+    policy: str = "haircut"
+    hops: int = 6
+    since: int | None = None
+    until: int | None = None
+    min_amount: str | None = None  # minimum tainted amount followed, in token units
+    fan_out: int = 1000  # transfers above which an unlabelled address is not expanded (0 = off)
+    seed_assets: frozenset[str] | None = None  # assets a seed's holdings are tainted in
+
+    def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            raise TraceInputError(f"unknown policy {self.policy!r}; choose {', '.join(POLICIES)}")
+        if self.hops < 1:
+            raise TraceInputError("--hops must be at least 1")
+        if self.since is not None and self.until is not None and self.since > self.until:
+            raise TraceInputError("--since is after --until")
+
+        if self.min_amount is not None:
+            try:
+                parse_units(self.min_amount, 30)
+            except ValueError as e:
+                raise TraceInputError(f"--min-amount: {e}") from None
+
+    def floor(self, t: Transfer) -> int:
+        """Smallest tainted amount of ``t``'s asset that is followed, in base units."""
+        if not self.min_amount:
+            return 1
+        decimals = t.decimals or 0
+        try:
+            return max(1, parse_units(self.min_amount, decimals))
+        except ValueError:  # more precision than the asset has: round up to one base unit
+            whole, _, frac = self.min_amount.partition(".")
+            return max(1, parse_units(f"{whole}.{frac[:decimals]}" if decimals else whole, decimals))
+
+
+@dataclass
+class NodeState:
+    address: str
+    hop: int
+    seed: bool = False
+    stop_reason: str = ""
+    degree: int = 0
+    result: LedgerResult | None = None
+
+
+@dataclass
+class TraceOutcome:
+    """Everything a trace found, before it becomes a graph."""
+
+    chain: str
+    params: TraceParams
+    seeds: list[str]
+    nodes: dict[str, NodeState]
+    edges: dict[str, tuple[Transfer, Taint, str]]  # tid -> (transfer, taint, swap: ""|"out"|"in")
+    histories: dict[str, list[Transfer]]
+    pruned: list[tuple[Transfer, str]]
+    below_floor: dict[str, int]  # asset -> tainted base units not followed
+    rounds: int = 0
+    queries: int = 0
+
+    def inflows(self) -> dict[str, list[str]]:
+        """Receiver address -> tids of its tainted inflow edges."""
+        into: dict[str, list[str]] = defaultdict(list)
+        for tid, (t, _, _) in self.edges.items():
+            into[t.to_address].append(tid)
+        return into
+
+
+RoleLookup = Callable[[str], "str | None"]  # address -> engine role from labels, or None
+Progress = Callable[[int, int, int], None]  # (round, frontier size, edges so far)
+
+
+def trace(
+    source: Source,
+    seeds: Iterable[str],
+    params: TraceParams,
+    role_of: RoleLookup = lambda a: None,
+    progress: Progress | None = None,
+) -> TraceOutcome:
+    """Trace forward from ``seeds`` (canonical addresses on ``source.chain``)."""
+    seeds = sorted(set(seeds))
+    if not seeds:
+        raise TraceInputError("no seed addresses")
+    nodes: dict[str, NodeState] = {s: NodeState(s, 0, seed=True) for s in seeds}
+    tainted_in: dict[str, dict[str, Taint]] = defaultdict(dict)
+    swap_paid: dict[str, set[str]] = defaultdict(set)  # receiver -> tids that paid for a swap
+    histories: dict[str, list[Transfer]] = {}
+    by_id: dict[str, Transfer] = {}
+    pruned: list[tuple[Transfer, str]] = []
+    pruned_ids: set[str] = set()
+    queries = 0
+    rounds = 0
+    pending = set(seeds)
+
+    while pending:
+        rounds += 1
+        expand: list[str] = []
+        for address in sorted(pending):
+            node = nodes[address]
+            reason = _stop_reason(node, params, role_of, tainted_in, swap_paid)
+            node.stop_reason = reason
+            if not reason:
+                expand.append(address)
+        need = [a for a in expand if a not in histories]
+        if need and params.fan_out:
+            unlabelled = [a for a in need if not nodes[a].seed]
+            if unlabelled:
+                degrees = source.degrees(unlabelled, params.since, params.until)
+                queries += 1
+                for a in unlabelled:
+                    nodes[a].degree = degrees.get(a, 0)
+                    if nodes[a].degree > params.fan_out:
+                        nodes[a].stop_reason = "fan_out"
+                busy = {a for a in unlabelled if nodes[a].stop_reason}
+                need = [a for a in need if a not in busy]
+                expand = [a for a in expand if a not in busy]
+        if need:
+            fetched = source.transfers(need, params.since, params.until)
+            queries += 1
+            wanted = set(need)
+            for a in need:
+                histories[a] = []
+            for t in fetched:
+                tid = t.transfer_id
+                reason = _prune_reason(t)
+                if reason:
+                    if tid not in pruned_ids:
+                        pruned_ids.add(tid)
+                        pruned.append((t, reason))
+                    continue
+                by_id[tid] = t
+                if t.from_address in wanted:
+                    histories[t.from_address].append(t)
+                if t.to_address in wanted and t.to_address != t.from_address:
+                    histories[t.to_address].append(t)
+            for a in need:
+                histories[a].sort(key=lambda t: t.position)
+                nodes[a].degree = max(nodes[a].degree, len(histories[a]))
+
+        next_pending: set[str] = set()
+        for address in expand:
+            node = nodes[address]
+            old = node.result
+            res = run_ledgers(
+                address,
+                histories[address],
+                tainted_in[address],
+                params.policy,
+                seed=node.seed,
+                seed_assets=params.seed_assets,
+                hop=node.hop,
+            )
+            node.result = res
+            old_out = old.out if old else {}
+            for tid in sorted(set(old_out) | set(res.out)):
+                new = res.out.get(tid)
+                if new is not None and new.tainted < params.floor(by_id[tid]):
+                    new = None
+                if old_out.get(tid) == new and old is not None:
+                    continue
+                t = by_id[tid]
+                receiver = t.to_address
+                if new is None:
+                    if tainted_in[receiver].pop(tid, None) is None:
+                        continue
+                else:
+                    tainted_in[receiver][tid] = new
+                    if tid in res.swap_out:
+                        swap_paid[receiver].add(tid)
+                rnode = nodes.get(receiver)
+                if rnode is None:
+                    rnode = nodes[receiver] = NodeState(receiver, node.hop + 1)
+                else:
+                    rnode.hop = min(rnode.hop, node.hop + 1)
+                next_pending.add(receiver)
+        if progress:
+            progress(rounds, len(expand), sum(len(v) for v in tainted_in.values()))
+        pending = next_pending
+
+    edges: dict[str, tuple[Transfer, Taint, str]] = {}
+    below: dict[str, int] = defaultdict(int)
+    for address in sorted(nodes):
+        res = nodes[address].result
+        if res is None:
+            continue
+        for tid, taint in res.out.items():
+            t = by_id[tid]
+            if taint.tainted < params.floor(t):
+                below[t.asset] += taint.tainted
+                continue
+            edges[tid] = (t, taint, "out" if tid in res.swap_out else "")
+        for tid, taint in res.swap_in.items():
+            t = by_id[tid]
+            edges[tid] = (t, taint, "in")
+            if t.from_address not in nodes:
+                nodes[t.from_address] = NodeState(t.from_address, nodes[address].hop + 1,
+                                                  stop_reason="swap")
+    # the seeds' own tainted inflows from outside the trace are not edges; drop stale nodes
+    reached = set(seeds) | {t.to_address for t, _, _ in edges.values()} | {
+        t.from_address for t, _, _ in edges.values()
+    }
+    nodes = {a: n for a, n in nodes.items() if a in reached}
+    return TraceOutcome(
+        chain=source.chain,
+        params=params,
+        seeds=seeds,
+        nodes=nodes,
+        edges=dict(sorted(edges.items(), key=lambda kv: kv[1][0].position)),
+        histories=histories,
+        pruned=pruned,
+        below_floor=dict(below),
+        rounds=rounds,
+        queries=queries,
+    )
+
+
+def _prune_reason(t: Transfer) -> str:
+    if not t.success:
+        return "failed_transaction"
+    if t.amount <= 0:
+        return "zero_value"
+    return ""
+
+
+def _stop_reason(node, params, role_of, tainted_in, swap_paid) -> str:
+    if node.seed:
+        return ""
+    if node.stop_reason == "fan_out":
+        return "fan_out"
+    role = role_of(node.address)
+    if role in STOP_ROLES:
+        return role
+    inflows = tainted_in.get(node.address)
+    if inflows and all(tid in swap_paid.get(node.address, ()) for tid in inflows):
+        return "swap"
+    if node.hop >= params.hops:
+        return "hop_cap"
+    return ""
+
+
+def path_to(edge_id: str, edges: dict[str, tuple[Transfer, Taint, str]]) -> list[str]:
+    """Edge ids from a seed's outflow to ``edge_id``, following the best (fewest-hop) parents."""
+    chain = [edge_id]
+    seen = {edge_id}
+    current = edge_id
+    while True:
+        parents = [p for p in edges[current][1].parents if p in edges and p not in seen]
+        if not parents:
+            break
+        current = min(parents, key=lambda p: (edges[p][1].hop, p))
+        seen.add(current)
+        chain.append(current)
+    return chain[::-1]
+
+
