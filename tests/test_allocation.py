@@ -162,7 +162,9 @@ def test_no_taint_created_or_lost(policy, seed):
     for t, taint, _ in outcome.edges.values():
         tainted_in[t.to_address] = tainted_in.get(t.to_address, 0) + taint.tainted
         tainted_out[t.from_address] = tainted_out.get(t.from_address, 0) + taint.tainted
-    introduced = sum(taint.tainted for t, taint, _ in outcome.edges.values() if t.from_address == "seed")
+    introduced = sum(
+        taint.tainted for t, taint, _ in outcome.edges.values() if t.from_address == "seed"
+    )
     assert introduced > 0
     ends = 0
     for address, node in outcome.nodes.items():

@@ -235,10 +235,17 @@ def run_ledgers(
         i = j
         outs = [t for t in group if t.from_address == address and t.to_address != address]
         out_assets = {t.asset for t in outs}
-        proceeds = [
-            t for t in group if t.to_address == address and t.from_address != address
-            and t.asset not in out_assets
-        ] if outs else []
+        proceeds = (
+            [
+                t
+                for t in group
+                if t.to_address == address
+                and t.from_address != address
+                and t.asset not in out_assets
+            ]
+            if outs
+            else []
+        )
         proceed_ids = {t.transfer_id for t in proceeds}
         given: dict[str, list[int]] = {}  # asset -> [tainted, amount] given in this tx
         for t in group:

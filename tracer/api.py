@@ -48,8 +48,12 @@ class TraceResult:
     def edges(self) -> pd.DataFrame:
         """The graph's edges as a DataFrame (amounts as Python ints, exact)."""
         rows = [
-            {"from": self.graph.nodes[u]["address"], "to": self.graph.nodes[v]["address"],
-             "key": k, **{a: d[a] for a in d if a != "parents"}}
+            {
+                "from": self.graph.nodes[u]["address"],
+                "to": self.graph.nodes[v]["address"],
+                "key": k,
+                **{a: d[a] for a in d if a != "parents"},
+            }
             for u, v, k, d in self.graph.edges(keys=True, data=True)
         ]
         return pd.DataFrame(rows)
@@ -58,13 +62,22 @@ class TraceResult:
     def pruned(self) -> pd.DataFrame:
         """Transfers touching traced addresses that were not followed, and why."""
         rows = [
-            {"tx_hash": t.tx_hash, "transfer_id": t.transfer_id, "from": t.from_address,
-             "to": t.to_address, "asset": t.asset, "amount": str(t.amount), "block": t.block_number,
-             "reason": reason}
+            {
+                "tx_hash": t.tx_hash,
+                "transfer_id": t.transfer_id,
+                "from": t.from_address,
+                "to": t.to_address,
+                "asset": t.asset,
+                "amount": str(t.amount),
+                "block": t.block_number,
+                "reason": reason,
+            }
             for t, reason in self.outcome.pruned
         ]
-        return pd.DataFrame(rows, columns=["tx_hash", "transfer_id", "from", "to", "asset",
-                                           "amount", "block", "reason"])
+        return pd.DataFrame(
+            rows,
+            columns=["tx_hash", "transfer_id", "from", "to", "asset", "amount", "block", "reason"],
+        )
 
     def export(self, directory: str | Path) -> dict[str, Path]:
         """Write graph files, flags.csv, pruned.csv and manifest.json into ``directory``."""
@@ -79,10 +92,13 @@ class TraceResult:
         s = self.summary()
         rows = "".join(
             f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
-            for k, v in s.items() if not isinstance(v, dict)
+            for k, v in s.items()
+            if not isinstance(v, dict)
         )
-        return (f"<b>tracer result</b> ({html.escape(self.outcome.params.policy)}, "
-                f"{len(self.outcome.seeds)} seed(s))<table>{rows}</table>")
+        return (
+            f"<b>tracer result</b> ({html.escape(self.outcome.params.policy)}, "
+            f"{len(self.outcome.seeds)} seed(s))<table>{rows}</table>"
+        )
 
 
 def _sha256(path: Path) -> str:
@@ -115,7 +131,9 @@ def parse_time(text: str | int | None) -> int | None:
     try:
         dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
     except ValueError:
-        raise TraceInputError(f"not a date or time: {s[:40]!r} (use e.g. 2022-11-01T00:00:00Z)") from None
+        raise TraceInputError(
+            f"not a date or time: {s[:40]!r} (use e.g. 2022-11-01T00:00:00Z)"
+        ) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     return int(dt.timestamp())
@@ -180,8 +198,17 @@ def trace(
         label_paths = case_info.get("labels", []) + label_paths
         if since is None:
             since = case_info.get("since")
-        extra_assets = [Asset(a["chain"], a["address"], a["symbol"], a["decimals"], a.get("issuer"),
-                              stablecoin=bool(a.get("issuer"))) for a in case_info.get("assets", [])]
+        extra_assets = [
+            Asset(
+                a["chain"],
+                a["address"],
+                a["symbol"],
+                a["decimals"],
+                a.get("issuer"),
+                stablecoin=bool(a.get("issuer")),
+            )
+            for a in case_info.get("assets", [])
+        ]
     if not seeds:
         raise TraceInputError("give seed addresses or --case NAME")
     if chain is None:
@@ -223,9 +250,16 @@ def trace(
 
     def labels_of(address: str) -> list[dict]:
         return [
-            {"label": lab.label, "category": lab.category, "entity": lab.entity or "",
-             "role": lab.role, "source": lab.source, "confidence": lab.confidence,
-             "tier": lab.tier, "origin": lab.origin}
+            {
+                "label": lab.label,
+                "category": lab.category,
+                "entity": lab.entity or "",
+                "role": lab.role,
+                "source": lab.source,
+                "confidence": lab.confidence,
+                "tier": lab.tier,
+                "origin": lab.origin,
+            }
             for lab in index.lookup(chain, address)
         ]
 
@@ -292,13 +326,16 @@ def _manifest(outcome, src, case, label_paths, graph, flags, data) -> dict:
             "flags": len(flags),
             "pruned": dict(sorted(pruned.items())),
             "below_min_amount": {k: str(v) for k, v in sorted(outcome.below_floor.items())},
-            "stopped": dict(sorted(Counter(
-                n.stop_reason for n in outcome.nodes.values() if n.stop_reason).items())),
+            "stopped": dict(
+                sorted(
+                    Counter(n.stop_reason for n in outcome.nodes.values() if n.stop_reason).items()
+                )
+            ),
         },
         "allocation_note": (
             "poison taints every outflow after a tainted inflow and does not conserve amounts"
-            if p.policy == "poison" else
-            f"{p.policy}: integer base units; tainted in = tainted out + tainted held at every address"
+            if p.policy == "poison"
+            else f"{p.policy}: integer base units; tainted in = tainted out + tainted held at every address"
         ),
     }
 

@@ -44,8 +44,13 @@ CHAINS: dict[str, Chain] = {
     c.name: c
     for c in (
         _chain(
-            "ethereum", "evm", "ETH", 18, 1,
-            "https://etherscan.io/address/{}", "https://etherscan.io/tx/{}",
+            "ethereum",
+            "evm",
+            "ETH",
+            18,
+            1,
+            "https://etherscan.io/address/{}",
+            "https://etherscan.io/tx/{}",
             [
                 ("0xdac17f958d2ee523a2206206994597c13d831ec7", "USDT", 6, "Tether"),
                 ("0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48", "USDC", 6, "Circle"),
@@ -53,13 +58,23 @@ CHAINS: dict[str, Chain] = {
             ],
         ),
         _chain(
-            "tron", "tron", "TRX", 6, None,
-            "https://tronscan.org/#/address/{}", "https://tronscan.org/#/transaction/{}",
+            "tron",
+            "tron",
+            "TRX",
+            6,
+            None,
+            "https://tronscan.org/#/address/{}",
+            "https://tronscan.org/#/transaction/{}",
             [("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t", "USDT", 6, "Tether")],
         ),
         _chain(
-            "bitcoin", "utxo", "BTC", 8, None,
-            "https://mempool.space/address/{}", "https://mempool.space/tx/{}",
+            "bitcoin",
+            "utxo",
+            "BTC",
+            8,
+            None,
+            "https://mempool.space/address/{}",
+            "https://mempool.space/tx/{}",
             [],
         ),
     )

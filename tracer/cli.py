@@ -37,33 +37,80 @@ def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
 
 @click.group(cls=_Group)
 @click.version_option(package_name="tracer")
-def main() -> None:
+def cli() -> None:
     """Trace stolen crypto hop by hop and flag where a freeze can still be requested."""
 
 
-@main.command("trace")
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: usage errors become one line and exit 2, like every bad input."""
+    try:
+        code = cli.main(args=argv, prog_name="tracer", standalone_mode=False)
+    except click.UsageError as e:
+        _fail(e.format_message())
+    except click.ClickException as e:
+        _fail(e.format_message())
+    except click.Abort:
+        _fail("aborted", code=130)
+    sys.exit(code or 0)
+
+
+@cli.command("trace")
 @click.argument("seeds", nargs=-1)
 @click.option("--case", help="Named case whose seeds to use (sandbox is bundled).")
 @click.option("--chain", help="ethereum, tron or bitcoin (default: from the case or the seeds).")
-@click.option("--asset", "assets", multiple=True,
-              help="Asset to follow from the seeds: contract address or 'native' (repeatable).")
+@click.option(
+    "--asset",
+    "assets",
+    multiple=True,
+    help="Asset to follow from the seeds: contract address or 'native' (repeatable).",
+)
 @click.option("--source", default="duckdb", show_default=True, help="Data source.")
 @click.option("--data", type=click.Path(path_type=Path), help="Directory of bulk exports.")
-@click.option("--labels", "labels", multiple=True, type=click.Path(path_type=Path),
-              help="Label file (GraphSense TagPack YAML); repeatable.")
-@click.option("--policy", default="haircut", show_default=True,
-              type=click.Choice(["poison", "haircut", "fifo", "lifo", "tiho"]))
+@click.option(
+    "--labels",
+    "labels",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Label file (GraphSense TagPack YAML); repeatable.",
+)
+@click.option(
+    "--policy",
+    default="haircut",
+    show_default=True,
+    type=click.Choice(["poison", "haircut", "fifo", "lifo", "tiho"]),
+)
 @click.option("--hops", default=6, show_default=True, type=click.IntRange(1, 100))
 @click.option("--min-amount", help="Minimum tainted amount to follow, in token units.")
 @click.option("--since", help="Start of the time window (ISO-8601 UTC or epoch seconds).")
 @click.option("--until", help="End of the time window.")
-@click.option("--fan-out", default=1000, show_default=True, type=click.IntRange(0),
-              help="Do not expand unlabelled addresses with more transfers (0: no guard).")
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
-              help="Output directory.")
+@click.option(
+    "--fan-out",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Do not expand unlabelled addresses with more transfers (0: no guard).",
+)
+@click.option(
+    "--out", "out", required=True, type=click.Path(path_type=Path), help="Output directory."
+)
 @click.option("--quiet", is_flag=True, help="No progress or summary on stderr.")
-def trace_command(seeds, case, chain, assets, source, data, labels, policy, hops, min_amount,
-                  since, until, fan_out, out, quiet) -> None:
+def trace_command(
+    seeds,
+    case,
+    chain,
+    assets,
+    source,
+    data,
+    labels,
+    policy,
+    hops,
+    min_amount,
+    since,
+    until,
+    fan_out,
+    out,
+    quiet,
+) -> None:
     """Trace from SEEDS (or --case) and write graph.graphml, graph.json, flags.csv, manifest.json."""
     from rich.console import Console
 
@@ -73,13 +120,26 @@ def trace_command(seeds, case, chain, assets, source, data, labels, policy, hops
     with console.status("tracing…") as status:
 
         def progress(round_no: int, frontier: int, edges: int) -> None:
-            status.update(f"round {round_no}: expanded {frontier} address(es), {edges} tainted "
-                          "transfer(s) so far")
+            status.update(
+                f"round {round_no}: expanded {frontier} address(es), {edges} tainted "
+                "transfer(s) so far"
+            )
 
         result = trace(
-            list(seeds), case=case, chain=chain, source=source, data=data, labels=labels,
-            policy=policy, hops=hops, min_amount=min_amount, since=since, until=until,
-            fan_out=fan_out, assets=list(assets) or None, progress=progress,
+            list(seeds),
+            case=case,
+            chain=chain,
+            source=source,
+            data=data,
+            labels=labels,
+            policy=policy,
+            hops=hops,
+            min_amount=min_amount,
+            since=since,
+            until=until,
+            fan_out=fan_out,
+            assets=list(assets) or None,
+            progress=progress,
         )
         status.update("writing outputs…")
         result.export(out)
@@ -94,9 +154,13 @@ def _summary(console, result, out: Path) -> None:
     from rich.text import Text
 
     s = result.summary()
-    console.print(Text(f"{s['nodes']} addresses, {s['edges']} tainted transfers, {s['flags']} "
-                       f"flags ({result.outcome.params.policy}); {s['source_queries']} source "
-                       f"queries in {s['rounds']} rounds → {out}"))
+    console.print(
+        Text(
+            f"{s['nodes']} addresses, {s['edges']} tainted transfers, {s['flags']} "
+            f"flags ({result.outcome.params.policy}); {s['source_queries']} source "
+            f"queries in {s['rounds']} rounds → {out}"
+        )
+    )
     if not result.flag_list:
         return
     table = Table(title="flags", show_lines=False)
@@ -105,8 +169,12 @@ def _summary(console, result, out: Path) -> None:
     for f in result.flag_list[:30]:
         row = f.row()
         table.add_row(
-            Text(f.kind), Text(f.address), Text(f.entity[:30]),
-            Text(row["tainted_amount"]), Text(f.symbol[:12]), Text(str(f.hops)),
+            Text(f.kind),
+            Text(f.address),
+            Text(f.entity[:30]),
+            Text(row["tainted_amount"]),
+            Text(f.symbol[:12]),
+            Text(str(f.hops)),
             Text(f"{f.confidence:.2f}"),
         )
     console.print(table)
@@ -114,7 +182,7 @@ def _summary(console, result, out: Path) -> None:
         console.print(f"… {len(result.flag_list) - 30} more in flags.csv")
 
 
-@main.group()
+@cli.group()
 def sandbox() -> None:
     """The bundled synthetic scenario."""
 

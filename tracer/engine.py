@@ -32,7 +32,7 @@ class TraceInputError(ValueError):
 class TraceParams:
     policy: str = "haircut"
     hops: int = 6
-    since: int | None = None
+    since: int | None = None  # taint starts here: a seed's earlier outflows are not followed
     until: int | None = None
     min_amount: str | None = None  # minimum tainted amount followed, in token units
     fan_out: int = 1000  # transfers above which an unlabelled address is not expanded (0 = off)
@@ -61,7 +61,9 @@ class TraceParams:
             return max(1, parse_units(self.min_amount, decimals))
         except ValueError:  # more precision than the asset has: round up to one base unit
             whole, _, frac = self.min_amount.partition(".")
-            return max(1, parse_units(f"{whole}.{frac[:decimals]}" if decimals else whole, decimals))
+            return max(
+                1, parse_units(f"{whole}.{frac[:decimals]}" if decimals else whole, decimals)
+            )
 
 
 @dataclass
@@ -136,7 +138,7 @@ def trace(
         if need and params.fan_out:
             unlabelled = [a for a in need if not nodes[a].seed]
             if unlabelled:
-                degrees = source.degrees(unlabelled, params.since, params.until)
+                degrees = source.degrees(unlabelled, None, params.until)
                 queries += 1
                 for a in unlabelled:
                     nodes[a].degree = degrees.get(a, 0)
@@ -146,7 +148,7 @@ def trace(
                 need = [a for a in need if a not in busy]
                 expand = [a for a in expand if a not in busy]
         if need:
-            fetched = source.transfers(need, params.since, params.until)
+            fetched = source.transfers(need, None, params.until)
             queries += 1
             wanted = set(need)
             for a in need:
@@ -185,7 +187,7 @@ def trace(
             old_out = old.out if old else {}
             for tid in sorted(set(old_out) | set(res.out)):
                 new = res.out.get(tid)
-                if new is not None and new.tainted < params.floor(by_id[tid]):
+                if new is not None and not _followed(by_id[tid], new, params):
                     new = None
                 if old_out.get(tid) == new and old is not None:
                     continue
@@ -216,6 +218,8 @@ def trace(
             continue
         for tid, taint in res.out.items():
             t = by_id[tid]
+            if params.since is not None and t.timestamp < params.since:
+                continue
             if taint.tainted < params.floor(t):
                 below[t.asset] += taint.tainted
                 continue
@@ -224,12 +228,15 @@ def trace(
             t = by_id[tid]
             edges[tid] = (t, taint, "in")
             if t.from_address not in nodes:
-                nodes[t.from_address] = NodeState(t.from_address, nodes[address].hop + 1,
-                                                  stop_reason="swap")
+                nodes[t.from_address] = NodeState(
+                    t.from_address, nodes[address].hop + 1, stop_reason="swap"
+                )
     # the seeds' own tainted inflows from outside the trace are not edges; drop stale nodes
-    reached = set(seeds) | {t.to_address for t, _, _ in edges.values()} | {
-        t.from_address for t, _, _ in edges.values()
-    }
+    reached = (
+        set(seeds)
+        | {t.to_address for t, _, _ in edges.values()}
+        | {t.from_address for t, _, _ in edges.values()}
+    )
     nodes = {a: n for a, n in nodes.items() if a in reached}
     return TraceOutcome(
         chain=source.chain,
@@ -243,6 +250,13 @@ def trace(
         rounds=rounds,
         queries=queries,
     )
+
+
+def _followed(t: Transfer, taint: Taint, params: TraceParams) -> bool:
+    """Whether a tainted outflow is handed on: inside the window and above the floor."""
+    if params.since is not None and t.timestamp < params.since:
+        return False
+    return taint.tainted >= params.floor(t)
 
 
 def _prune_reason(t: Transfer) -> str:
@@ -282,5 +296,3 @@ def path_to(edge_id: str, edges: dict[str, tuple[Transfer, Taint, str]]) -> list
         seen.add(current)
         chain.append(current)
     return chain[::-1]
-
-

@@ -25,8 +25,21 @@ from tracer.engine import TraceOutcome, path_to
 from tracer.records import Transfer, format_units, iso_utc
 
 FLAG_COLUMNS = [
-    "flag_id", "chain", "address", "kind", "entity", "asset", "symbol", "tainted_amount",
-    "tainted_base_units", "first_tainted_at", "hops", "path", "policy", "confidence", "evidence",
+    "flag_id",
+    "chain",
+    "address",
+    "kind",
+    "entity",
+    "asset",
+    "symbol",
+    "tainted_amount",
+    "tainted_base_units",
+    "first_tainted_at",
+    "hops",
+    "path",
+    "policy",
+    "confidence",
+    "evidence",
 ]
 
 #: Victor's deposit heuristic: ETH forwarded may be up to 0.01 ETH less (gas), within a window.
@@ -104,9 +117,28 @@ def detect_flags(
         path = path_to(best, outcome.edges)
         s, d = sym(asset)
         first = min(outcome.edges[x][0].timestamp for x in tids)
-        return Flag(flag_id(chain, address, kind, asset), chain, address, kind, entity, asset, s,
-                    d, tainted, first, len(path), tuple(outcome.edges[x][0].tx_hash for x in path),
-                    policy, confidence, evidence)
+        hashes: list[str] = []
+        for x in path:  # a swap is two edges of one transaction: name it once
+            h = outcome.edges[x][0].tx_hash
+            if not hashes or hashes[-1] != h:
+                hashes.append(h)
+        return Flag(
+            flag_id(chain, address, kind, asset),
+            chain,
+            address,
+            kind,
+            entity,
+            asset,
+            s,
+            d,
+            tainted,
+            first,
+            len(path),
+            tuple(hashes),
+            policy,
+            confidence,
+            evidence,
+        )
 
     deposits: set[str] = set()
     # exchange deposit addresses: forwarded traced funds to a labelled exchange
@@ -121,19 +153,32 @@ def detect_flags(
             if target and target[0] == "exchange":
                 forwards[t.asset].append((t, taint, target))
         labelled = own is not None and own[0] == "deposit"
+        if not labelled and not _sweeps_only(outcome.histories.get(address, []), address, role_of):
+            forwards = {}
         if not forwards and not labelled:
             continue
-        for asset in sorted(set(forwards) | (set(_received(outcome, into, address)) if labelled else set())):
+        for asset in sorted(
+            set(forwards) | (set(_received(outcome, into, address)) if labelled else set())
+        ):
             tids = [x for x in into[address] if outcome.edges[x][0].asset == asset]
             if not tids:
                 continue
             tainted = sum(outcome.edges[x][1].tainted for x in tids)
-            conf, evidence, entity = _deposit_evidence(
-                outcome, address, asset, forwards.get(asset, []), tids, own if labelled else None,
-                role_of, sym,
+            conf, evidence, entity, matched = _deposit_evidence(
+                outcome,
+                address,
+                asset,
+                forwards.get(asset, []),
+                tids,
+                own if labelled else None,
+                role_of,
+                sym,
             )
-            flags.append(make(address, "exchange_deposit", entity, asset, tainted, tids, conf,
-                              evidence))
+            if not (matched or labelled):
+                continue  # forwarded part of its funds to an exchange: a customer, not a deposit
+            flags.append(
+                make(address, "exchange_deposit", entity, asset, tainted, tids, conf, evidence)
+            )
             deposits.add(address)
 
     # stops at services
@@ -157,13 +202,17 @@ def detect_flags(
             s, d = sym(asset)
             if kind == "high_degree":
                 conf = 0.3
-                evidence = (f"unlabelled address with {node.degree} transfers (fan-out guard "
-                            f"{outcome.params.fan_out}) received {format_units(tainted, d)} {s}; "
-                            "not expanded: identify the service behind it")
+                evidence = (
+                    f"unlabelled address with {node.degree} transfers (fan-out guard "
+                    f"{outcome.params.fan_out}) received {format_units(tainted, d)} {s}; "
+                    "not expanded: identify the service behind it"
+                )
             else:
                 conf = 0.9
-                evidence = (f"received {format_units(tainted, d)} tainted {s} in {len(tids)} "
-                            f"transfer(s); label: {role[2] if role else ''}")
+                evidence = (
+                    f"received {format_units(tainted, d)} tainted {s} in {len(tids)} "
+                    f"transfer(s); label: {role[2] if role else ''}"
+                )
                 if kind == "exchange":
                     evidence = "direct deposit into a labelled exchange wallet; " + evidence
             flags.append(make(address, kind, entity, asset, tainted, tids, conf, evidence))
@@ -182,16 +231,27 @@ def detect_flags(
             if not tids:
                 continue
             role = "seed (theft address)" if node.seed else "address"
-            evidence = (f"{role} still holds {format_units(held, info.decimals)} tainted "
-                        f"{info.symbol} of {format_units(node.result.balance.get(asset, 0), info.decimals)} "
-                        f"at the end of the data; {info.issuer} can freeze it")
-            flag = make(address, "freezable_balance", info.issuer, asset, held, tids, 0.95, evidence)
+            evidence = (
+                f"{role} still holds {format_units(held, info.decimals)} tainted "
+                f"{info.symbol} of {format_units(node.result.balance.get(asset, 0), info.decimals)} "
+                f"at the end of the data; {info.issuer} can freeze it"
+            )
+            flag = make(
+                address, "freezable_balance", info.issuer, asset, held, tids, 0.95, evidence
+            )
             if node.seed:  # the seed's path is empty: it is where the funds start
                 first = node.result.first_tainted or flag.first_tainted_at
                 flag = dataclasses.replace(flag, path=(), hops=0, first_tainted_at=first)
             flags.append(flag)
-    order = {"exchange_deposit": 0, "freezable_balance": 1, "exchange": 2, "bridge": 3, "mixer": 4,
-             "issuer": 5, "high_degree": 6}
+    order = {
+        "exchange_deposit": 0,
+        "freezable_balance": 1,
+        "exchange": 2,
+        "bridge": 3,
+        "mixer": 4,
+        "issuer": 5,
+        "high_degree": 6,
+    }
     flags.sort(key=lambda f: (order.get(f.kind, 9), f.chain, f.asset, -f.tainted, f.address))
     return flags
 
@@ -227,9 +287,11 @@ def _deposit_evidence(outcome, address, asset, forwards, tids, own_label, role_o
             kappa = max(0.0, min(1.0, kappa))
             if kappa > best:
                 best = kappa
-                match_text = (f"received {format_units(r.amount, d)} {s} (tx {r.tx_hash}) and "
-                              f"forwarded {format_units(f.amount, d)} {s} to {target[1] or 'exchange'} "
-                              f"wallet {f.to_address} {blocks} blocks later (tx {f.tx_hash})")
+                match_text = (
+                    f"received {format_units(r.amount, d)} {s} (tx {r.tx_hash}) and "
+                    f"forwarded {format_units(f.amount, d)} {s} to {target[1] or 'exchange'} "
+                    f"wallet {f.to_address} {blocks} blocks later (tx {f.tx_hash})"
+                )
     parts = []
     conf = 0.0
     if forwards:
@@ -239,20 +301,38 @@ def _deposit_evidence(outcome, address, asset, forwards, tids, own_label, role_o
         else:
             conf = 0.5
             f, _, target = forwards[0]
-            parts.append(f"behaviour: forwarded {s} to labelled {target[1] or 'exchange'} wallet "
-                         f"{f.to_address} (tx {f.tx_hash}) without a one-to-one amount match")
+            parts.append(
+                f"behaviour: forwarded {s} to labelled {target[1] or 'exchange'} wallet "
+                f"{f.to_address} (tx {f.tx_hash}) without a one-to-one amount match"
+            )
         topups = [
-            t for t in history
-            if t.to_address == address and t.asset == NATIVE and t.amount <= ETH_TOLERANCE
-            and (r := role_of(t.from_address)) is not None and r[0] == "exchange"
+            t
+            for t in history
+            if t.to_address == address
+            and t.asset == NATIVE
+            and t.amount <= ETH_TOLERANCE
+            and (r := role_of(t.from_address)) is not None
+            and r[0] == "exchange"
         ]
         if topups:
             t = topups[0]
             funder = role_of(t.from_address)
             conf += 0.1
-            parts.append(f"gas top-up of {format_units(t.amount, 18)} ETH from {funder[1] or 'exchange'} "
-                         f"funder {t.from_address} (tx {t.tx_hash})")
+            parts.append(
+                f"gas top-up of {format_units(t.amount, 18)} ETH from {funder[1] or 'exchange'} "
+                f"funder {t.from_address} (tx {t.tx_hash})"
+            )
     if own_label:
         conf = max(conf, 0.9) if forwards else 0.8
         parts.append(f"label: {own_label[2]}")
-    return min(conf, 1.0), "; ".join(parts), entity
+    return min(conf, 1.0), "; ".join(parts), entity, bool(match_text)
+
+
+def _sweeps_only(history: list[Transfer], address: str, role_of) -> bool:
+    """A deposit address only ever sends to its exchange (sweeps): every outflow goes to one."""
+    outs = [t for t in history if t.from_address == address and t.to_address != address]
+    for t in outs:
+        role = role_of(t.to_address)
+        if role is None or role[0] != "exchange":
+            return False
+    return bool(outs)

@@ -11,7 +11,9 @@ from tracer.chains import Asset
 from tracer.engine import TraceOutcome
 from tracer.records import iso_utc
 
-LabelLookup = Callable[[str], list[dict]]  # address -> label dicts (label, category, entity, role, source, confidence)
+LabelLookup = Callable[
+    [str], list[dict]
+]  # address -> label dicts (label, category, entity, role, source, confidence)
 
 
 def node_key(chain: str, address: str) -> str:

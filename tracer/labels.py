@@ -433,7 +433,9 @@ def load_actors(path: str | os.PathLike) -> dict[str, str]:
 
 def _title(actor_id: str) -> str:
     """Fallback display name for an actor id: ``internet_archive`` -> ``Internet Archive``."""
-    return " ".join(w[:1].upper() + w[1:] for w in actor_id.replace("_", " ").split())
+    return " ".join(
+        w[:1].upper() + w[1:] for w in actor_id.replace("_", " ").replace("-", " ").split()
+    )
 
 
 def _actor_names(actors: Mapping[str, str] | str | os.PathLike | None) -> dict[str, str]:

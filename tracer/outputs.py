@@ -18,8 +18,16 @@ from tracer.exports import export_all, safe_cell
 from tracer.flags import FLAG_COLUMNS
 
 _NUMERIC_FLAG_COLUMNS = {"hops", "confidence"}
-PRUNED_COLUMNS = ["transfer_id", "tx_hash", "block", "from_address", "to_address", "asset",
-                  "amount", "reason"]
+PRUNED_COLUMNS = [
+    "transfer_id",
+    "tx_hash",
+    "block",
+    "from_address",
+    "to_address",
+    "asset",
+    "amount",
+    "reason",
+]
 
 
 def write_flags_csv(flags, path: Path) -> None:
@@ -28,8 +36,9 @@ def write_flags_csv(flags, path: Path) -> None:
         w.writerow(FLAG_COLUMNS)
         for flag in flags:
             row = flag.row()
-            w.writerow([row[c] if c in _NUMERIC_FLAG_COLUMNS else safe_cell(row[c])
-                        for c in FLAG_COLUMNS])
+            w.writerow(
+                [row[c] if c in _NUMERIC_FLAG_COLUMNS else safe_cell(row[c]) for c in FLAG_COLUMNS]
+            )
 
 
 def write_pruned_csv(pruned, path: Path) -> None:
@@ -38,9 +47,18 @@ def write_pruned_csv(pruned, path: Path) -> None:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(PRUNED_COLUMNS)
         for t, reason in rows:
-            w.writerow([safe_cell(t.transfer_id), safe_cell(t.tx_hash), t.block_number,
-                        safe_cell(t.from_address), safe_cell(t.to_address), safe_cell(t.asset),
-                        str(t.amount), reason])
+            w.writerow(
+                [
+                    safe_cell(t.transfer_id),
+                    safe_cell(t.tx_hash),
+                    t.block_number,
+                    safe_cell(t.from_address),
+                    safe_cell(t.to_address),
+                    safe_cell(t.asset),
+                    str(t.amount),
+                    reason,
+                ]
+            )
 
 
 def _sha256(path: Path) -> str:

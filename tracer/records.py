@@ -57,7 +57,9 @@ class Transfer:
     def position(self) -> tuple:
         """Chain order: block, transaction index, then order inside the transaction."""
         sub = self.log_index if self.log_index is not None else 0
-        trace = tuple(int(p) for p in self.trace_address.split(",") if p) if self.trace_address else ()
+        trace = (
+            tuple(int(p) for p in self.trace_address.split(",") if p) if self.trace_address else ()
+        )
         return (self.block_number, self.tx_index, _KIND_ORDER.get(self.kind, 3), sub, trace)
 
 

@@ -106,12 +106,38 @@ class _ChainBuilder:
 
 
 def _scenario(rng: random.Random) -> tuple[_ChainBuilder, dict[str, str]]:
-    a = {n: address(n) for n in (
-        "victim_hot", "victim_cold", "thief", "split1", "split2", "split3", "peel2", "peel3",
-        "mix1", "swapper", "holder", "mid1", "dep_a1", "dep_a2", "dep_a3", "dep_b1", "dep_b2",
-        "hot_a", "hot_b", "funder_a", "funder_b", "mixer_pool", "bridge", "dex_pool", "busy",
-        "failed_rcpt", "failed_rcpt2",
-    )}
+    a = {
+        n: address(n)
+        for n in (
+            "victim_hot",
+            "victim_cold",
+            "thief",
+            "split1",
+            "split2",
+            "split3",
+            "peel2",
+            "peel3",
+            "mix1",
+            "swapper",
+            "holder",
+            "mid1",
+            "dep_a1",
+            "dep_a2",
+            "dep_a3",
+            "dep_b1",
+            "dep_b2",
+            "hot_a",
+            "hot_b",
+            "funder_a",
+            "funder_b",
+            "mixer_pool",
+            "bridge",
+            "dex_pool",
+            "busy",
+            "failed_rcpt",
+            "failed_rcpt2",
+        )
+    }
     a["lookalike_holder"] = lookalike("holder")
     a["lookalike_dep_b2"] = lookalike("dep_b2")
     c = _ChainBuilder()
@@ -138,8 +164,12 @@ def _scenario(rng: random.Random) -> tuple[_ChainBuilder, dict[str, str]]:
     # Address poisoning: zero-value transferFrom and a fake USDT naming the thief as sender; dust.
     poisoner = address("poisoner")
     c.tx(B0 + 21, poisoner, USDT_TOKEN, tokens=[(USDT_TOKEN, a["thief"], a["lookalike_holder"], 0)])
-    c.tx(B0 + 22, poisoner, FAKE_USDT,
-         tokens=[(FAKE_USDT, a["thief"], a["lookalike_holder"], 1_500_000 * USDT)])
+    c.tx(
+        B0 + 22,
+        poisoner,
+        FAKE_USDT,
+        tokens=[(FAKE_USDT, a["thief"], a["lookalike_holder"], 1_500_000 * USDT)],
+    )
     c.eth(B0 + 23, a["lookalike_holder"], a["thief"], 10**12)
     # Peel chain into two deposit addresses and a mixer.
     c.eth(B0 + 30, a["split1"], a["dep_a1"], 40 * ETH)
@@ -156,18 +186,26 @@ def _scenario(rng: random.Random) -> tuple[_ChainBuilder, dict[str, str]]:
     c.eth(B0 + 71, a["mix1"], a["bridge"], 250 * ETH)
     c.eth(B0 + 75, a["dep_a2"], a["hot_a"], 250 * ETH - 2 * 10**15)
     # Direct deposit into a hot wallet.
-    c.eth(B0 + 80, a["split3"], a["hot_b"], 290 * ETH)
+    c.eth(B0 + 80, a["split3"], a["hot_b"], 200 * ETH)  # part of its funds: not a deposit
     # Swap USDT -> ETH in one transaction (token out, internal ETH back), then bridge the ETH.
-    c.tx(B0 + 90, a["swapper"], a["dex_pool"],
-         tokens=[(USDT_TOKEN, a["swapper"], a["dex_pool"], 600_000 * USDT)],
-         internal=[(a["dex_pool"], a["swapper"], 480 * ETH, "call")])
+    c.tx(
+        B0 + 90,
+        a["swapper"],
+        a["dex_pool"],
+        tokens=[(USDT_TOKEN, a["swapper"], a["dex_pool"], 600_000 * USDT)],
+        internal=[(a["dex_pool"], a["swapper"], 480 * ETH, "call")],
+    )
     c.eth(B0 + 95, a["swapper"], a["bridge"], 480 * ETH)
     # USDT deposits swept after a gas top-up from the exchange's funder.
     c.eth(B0 + 100, a["funder_a"], a["dep_a3"], 5 * 10**15)
     c.token(B0 + 105, USDT_TOKEN, a["dep_a3"], a["hot_a"], 400_000 * USDT)
     c.token(B0 + 110, USDT_TOKEN, a["mid1"], a["dep_b2"], 300_000 * USDT)
-    c.tx(B0 + 111, poisoner, FAKE_USDT,
-         tokens=[(FAKE_USDT, a["mid1"], a["lookalike_dep_b2"], 300_000 * USDT)])
+    c.tx(
+        B0 + 111,
+        poisoner,
+        FAKE_USDT,
+        tokens=[(FAKE_USDT, a["mid1"], a["lookalike_dep_b2"], 300_000 * USDT)],
+    )
     c.eth(B0 + 112, a["funder_b"], a["dep_b2"], 5 * 10**15)
     c.token(B0 + 115, USDT_TOKEN, a["dep_b2"], a["hot_b"], 300_000 * USDT)
     _noise(c, a, rng)
@@ -232,54 +270,196 @@ def generate(out_dir: Path | str, seed: int = 20221101) -> Path:
             t.index = i
             gas_used = 21000 if not t.tokens and not t.internal else 65000
             cumulative += gas_used
-            txs.append([t.hash, i, block_hash, number, i, t.sender, t.to, t.value, 100000,
-                        20 * 10**9, "0x" if not t.tokens else "0xa9059cbb", block_time(number),
-                        "", "", 0])
-            receipts.append([t.hash, i, block_hash, number, cumulative, gas_used, "", "",
-                             t.status, 20 * 10**9])
+            txs.append(
+                [
+                    t.hash,
+                    i,
+                    block_hash,
+                    number,
+                    i,
+                    t.sender,
+                    t.to,
+                    t.value,
+                    100000,
+                    20 * 10**9,
+                    "0x" if not t.tokens else "0xa9059cbb",
+                    block_time(number),
+                    "",
+                    "",
+                    0,
+                ]
+            )
+            receipts.append(
+                [t.hash, i, block_hash, number, cumulative, gas_used, "", "", t.status, 20 * 10**9]
+            )
             error = "" if t.status else "Reverted"
-            traces.append([number, t.hash, i, t.sender, t.to, t.value, "0x", "0x", "call", "call",
-                           "", 100000, gas_used, len(t.internal), "", error, t.status,
-                           f"call_{t.hash}_"])
+            traces.append(
+                [
+                    number,
+                    t.hash,
+                    i,
+                    t.sender,
+                    t.to,
+                    t.value,
+                    "0x",
+                    "0x",
+                    "call",
+                    "call",
+                    "",
+                    100000,
+                    gas_used,
+                    len(t.internal),
+                    "",
+                    error,
+                    t.status,
+                    f"call_{t.hash}_",
+                ]
+            )
             for k, (src, dst, value, kind) in enumerate(t.internal):
-                traces.append([number, t.hash, i, src, dst, value, "0x", "0x", "call", kind, "",
-                               50000, 2300, 0, str(k), error, t.status, f"call_{t.hash}_{k}"])
+                traces.append(
+                    [
+                        number,
+                        t.hash,
+                        i,
+                        src,
+                        dst,
+                        value,
+                        "0x",
+                        "0x",
+                        "call",
+                        kind,
+                        "",
+                        50000,
+                        2300,
+                        0,
+                        str(k),
+                        error,
+                        t.status,
+                        f"call_{t.hash}_{k}",
+                    ]
+                )
             # A reverted transaction leaves no logs on a real chain, but some exporters and
             # explorers still list its transfers: the sandbox keeps them to test the guard.
             for token, src, dst, value in t.tokens:
                 transfers.append([token, src, dst, value, t.hash, log_index, number])
                 log_index += 1
-        blocks.append([number, block_hash, parent, address("miner"), 30_000_000, cumulative,
-                       block_time(number), len(in_block), 10 * 10**9])
+        blocks.append(
+            [
+                number,
+                block_hash,
+                parent,
+                address("miner"),
+                30_000_000,
+                cumulative,
+                block_time(number),
+                len(in_block),
+                10 * 10**9,
+            ]
+        )
         parent = block_hash
-    _write_csv(out / "blocks.csv", ["number", "hash", "parent_hash", "miner", "gas_limit",
-                                    "gas_used", "timestamp", "transaction_count",
-                                    "base_fee_per_gas"], blocks)
-    _write_csv(out / "transactions.csv", [
-        "hash", "nonce", "block_hash", "block_number", "transaction_index", "from_address",
-        "to_address", "value", "gas", "gas_price", "input", "block_timestamp", "max_fee_per_gas",
-        "max_priority_fee_per_gas", "transaction_type"], txs)
-    _write_csv(out / "receipts.csv", [
-        "transaction_hash", "transaction_index", "block_hash", "block_number",
-        "cumulative_gas_used", "gas_used", "contract_address", "root", "status",
-        "effective_gas_price"], receipts)
-    _write_csv(out / "token_transfers.csv", [
-        "token_address", "from_address", "to_address", "value", "transaction_hash", "log_index",
-        "block_number"], transfers)
-    _write_csv(out / "traces.csv", [
-        "block_number", "transaction_hash", "transaction_index", "from_address", "to_address",
-        "value", "input", "output", "trace_type", "call_type", "reward_type", "gas", "gas_used",
-        "subtraces", "trace_address", "error", "status", "trace_id"], traces)
-    _write_csv(out / "tokens.csv", ["address", "symbol", "name", "decimals", "total_supply",
-                                    "block_number"], [
-        [USDT_TOKEN, "USDT", "Tether USD (sandbox)", 6, 10**15, B0 - 5000],
-        [USDC_TOKEN, "USDC", "USD Coin (sandbox)", 6, 10**15, B0 - 5000],
-        [FAKE_USDT, "USDT", "Tether USD", 6, 10**20, B0 - 5000],
-    ])
+    _write_csv(
+        out / "blocks.csv",
+        [
+            "number",
+            "hash",
+            "parent_hash",
+            "miner",
+            "gas_limit",
+            "gas_used",
+            "timestamp",
+            "transaction_count",
+            "base_fee_per_gas",
+        ],
+        blocks,
+    )
+    _write_csv(
+        out / "transactions.csv",
+        [
+            "hash",
+            "nonce",
+            "block_hash",
+            "block_number",
+            "transaction_index",
+            "from_address",
+            "to_address",
+            "value",
+            "gas",
+            "gas_price",
+            "input",
+            "block_timestamp",
+            "max_fee_per_gas",
+            "max_priority_fee_per_gas",
+            "transaction_type",
+        ],
+        txs,
+    )
+    _write_csv(
+        out / "receipts.csv",
+        [
+            "transaction_hash",
+            "transaction_index",
+            "block_hash",
+            "block_number",
+            "cumulative_gas_used",
+            "gas_used",
+            "contract_address",
+            "root",
+            "status",
+            "effective_gas_price",
+        ],
+        receipts,
+    )
+    _write_csv(
+        out / "token_transfers.csv",
+        [
+            "token_address",
+            "from_address",
+            "to_address",
+            "value",
+            "transaction_hash",
+            "log_index",
+            "block_number",
+        ],
+        transfers,
+    )
+    _write_csv(
+        out / "traces.csv",
+        [
+            "block_number",
+            "transaction_hash",
+            "transaction_index",
+            "from_address",
+            "to_address",
+            "value",
+            "input",
+            "output",
+            "trace_type",
+            "call_type",
+            "reward_type",
+            "gas",
+            "gas_used",
+            "subtraces",
+            "trace_address",
+            "error",
+            "status",
+            "trace_id",
+        ],
+        traces,
+    )
+    _write_csv(
+        out / "tokens.csv",
+        ["address", "symbol", "name", "decimals", "total_supply", "block_number"],
+        [
+            [USDT_TOKEN, "USDT", "Tether USD (sandbox)", 6, 10**15, B0 - 5000],
+            [USDC_TOKEN, "USDC", "USD Coin (sandbox)", 6, 10**15, B0 - 5000],
+            [FAKE_USDT, "USDT", "Tether USD", 6, 10**20, B0 - 5000],
+        ],
+    )
     (out / "labels.yaml").write_text(_labels_yaml(a), encoding="utf-8")
     (out / "case.json").write_text(json.dumps(_case(a), indent=2) + "\n", encoding="utf-8")
-    (out / "ground_truth.json").write_text(json.dumps(_ground_truth(a), indent=2) + "\n",
-                                           encoding="utf-8")
+    (out / "ground_truth.json").write_text(
+        json.dumps(_ground_truth(a), indent=2) + "\n", encoding="utf-8"
+    )
     return out
 
 
@@ -309,8 +489,12 @@ def _labels_yaml(a: dict[str, str]) -> str:
         "tags:",
     ]
     for name, label, category, actor in tags:
-        lines += [f"- address: '{a[name]}'", f"  label: '{label}'", f"  category: {category}",
-                  f"  actor: {actor}"]
+        lines += [
+            f"- address: '{a[name]}'",
+            f"  label: '{label}'",
+            f"  category: {category}",
+            f"  actor: {actor}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -319,14 +503,25 @@ def _case(a: dict[str, str]) -> dict:
         "name": "sandbox",
         "title": "Synthetic laundering scenario modelled on the Deribit 2022 hack",
         "synthetic": True,
-        "seeds": [{"chain": "ethereum", "address": a["thief"], "role": "thief",
-                   "source": SANDBOX_SOURCE}],
+        "seeds": [
+            {"chain": "ethereum", "address": a["thief"], "role": "thief", "source": SANDBOX_SOURCE}
+        ],
         "since": block_time(B0),
         "assets": [
-            {"chain": "ethereum", "address": USDT_TOKEN, "symbol": "USDT", "decimals": 6,
-             "issuer": "Tether (sandbox)"},
-            {"chain": "ethereum", "address": USDC_TOKEN, "symbol": "USDC", "decimals": 6,
-             "issuer": "Circle (sandbox)"},
+            {
+                "chain": "ethereum",
+                "address": USDT_TOKEN,
+                "symbol": "USDT",
+                "decimals": 6,
+                "issuer": "Tether (sandbox)",
+            },
+            {
+                "chain": "ethereum",
+                "address": USDC_TOKEN,
+                "symbol": "USDC",
+                "decimals": 6,
+                "issuer": "Circle (sandbox)",
+            },
         ],
     }
 
@@ -344,20 +539,36 @@ def _ground_truth(a: dict[str, str]) -> dict:
         ("dep_a1", "exchange_deposit", "Exchange A", eth, _per_rule(all="40")),
         ("dep_b1", "exchange_deposit", "Exchange B", eth, _per_rule(all="30")),
         # mix1: 200 clean then 300 stolen; pays 250 to dep_a2, then 250 to the bridge
-        ("dep_a2", "exchange_deposit", "Exchange A", eth,
-         _per_rule(poison="250", haircut="150", fifo="50", lifo="250", tiho="250")),
+        (
+            "dep_a2",
+            "exchange_deposit",
+            "Exchange A",
+            eth,
+            _per_rule(poison="250", haircut="150", fifo="50", lifo="250", tiho="250"),
+        ),
         ("dep_a3", "exchange_deposit", "Exchange A", usdt, _per_rule(all="400000")),
         ("dep_b2", "exchange_deposit", "Exchange B", usdt, _per_rule(all="300000")),
-        ("hot_b", "exchange", "Exchange B", eth, _per_rule(all="290")),
+        ("hot_b", "exchange", "Exchange B", eth, _per_rule(all="200")),
         ("mixer_pool", "mixer", "Sandbox Mixer", eth, _per_rule(all="300")),
         # 250 from mix1 + ETH from the swap of 600k USDT (of 1.2M, 1M stolen) for 480 ETH
-        ("bridge", "bridge", "Sandbox Bridge", eth,
-         _per_rule(poison="730", haircut="550", fifo="570", lifo="530", tiho="530")),
+        (
+            "bridge",
+            "bridge",
+            "Sandbox Bridge",
+            eth,
+            _per_rule(poison="730", haircut="550", fifo="570", lifo="530", tiho="530"),
+        ),
         ("holder", "freezable_balance", "Tether (sandbox)", usdt, _per_rule(all="1500000")),
         ("thief", "freezable_balance", "Tether (sandbox)", usdt, _per_rule(all="200000")),
-        ("swapper", "freezable_balance", "Tether (sandbox)", usdt,
-         _per_rule(poison="600000", haircut="500000", fifo="600000", lifo="400000",
-                   tiho="400000")),
+        (
+            "swapper",
+            "freezable_balance",
+            "Tether (sandbox)",
+            usdt,
+            _per_rule(
+                poison="600000", haircut="500000", fifo="600000", lifo="400000", tiho="400000"
+            ),
+        ),
         ("busy", "high_degree", "", eth, _per_rule(all="10")),
     ]
     return {
@@ -367,9 +578,20 @@ def _ground_truth(a: dict[str, str]) -> dict:
             {"name": n, "address": a[n], "kind": k, "entity": e, "asset": asset, "amounts": amt}
             for n, k, e, asset, amt in flags
         ],
-        "never_in_graph": {n: a[n] for n in (
-            "lookalike_holder", "lookalike_dep_b2", "failed_rcpt", "failed_rcpt2", "victim_hot",
-            "victim_cold", "funder_a", "funder_b")} | {"fake_usdt": FAKE_USDT},
+        "never_in_graph": {
+            n: a[n]
+            for n in (
+                "lookalike_holder",
+                "lookalike_dep_b2",
+                "failed_rcpt",
+                "failed_rcpt2",
+                "victim_hot",
+                "victim_cold",
+                "funder_a",
+                "funder_b",
+            )
+        }
+        | {"fake_usdt": FAKE_USDT},
         "addresses": a,
     }
 

@@ -1,0 +1,1010 @@
+"""The default source: DuckDB over a directory of Ethereum exports (BigQuery or ethereum-etl).
+
+The directory holds the tables as Google BigQuery's ``crypto_ethereum`` dataset or ethereum-etl's
+CLI write them, in CSV (optionally gzipped) or Parquet, one file or many per table. Files are
+found by table-name prefix, in the directory or below it: ``token_transfers.csv``,
+``token_transfers_000.csv.gz``, ``token_transfers-000000000000.parquet``,
+``token_transfers/start_block=0/part-1.parquet`` all belong to ``token_transfers``.
+
+Tables read (any subset; at least one of the first four):
+
+``token_transfers``  ERC-20 transfers (``value`` a decimal string: parsed exactly, never a float)
+``transactions``     top-level native transfers; ``receipt_status`` (BigQuery) marks failures
+``traces``           internal native transfers (and failure of pre-Byzantium transactions)
+``logs``             Transfer events are decoded from logs when ``token_transfers`` is absent
+``receipts``         ethereum-etl: ``status`` 0 marks a failed transaction (empty = pre-Byzantium)
+``blocks``           block times when rows carry no ``block_timestamp``
+``tokens``           token decimals
+
+What becomes a :class:`~tracer.records.Transfer`:
+
+* ``native``: every transaction with ``value`` > 0 (from ``transactions``; when that table is
+  absent, from the top-level call/create trace instead). Failed ones come with ``success=False``.
+* ``token``: every row of ``token_transfers`` (or Transfer log), zero values included (address
+  poisoning sends zero-value transfers: the engine drops them and records it).
+* ``internal``: traces that move value to another address: ``call`` (not ``delegatecall``,
+  ``callcode``, ``staticcall``), ``create``/``create2`` and ``suicide``/``selfdestruct``, with
+  value > 0, inside a transaction (block rewards, genesis and DAO-fork rows are not transfers), and
+  **never the top-level trace** (empty/NULL ``trace_address``): its value is the transaction's
+  ``value``, already yielded as ``native``. An internal transfer is ``success=False`` when its
+  trace failed (``status`` 0 / ``error``) or its transaction failed.
+
+Zero-value native and internal rows are dropped here (they are plain contract calls, most of all
+rows); zero-value token transfers are returned.
+
+A transaction is failed when ``transactions.receipt_status`` is 0, ``receipts.status`` is 0, or its
+top-level trace failed. All its transfers come with ``success=False``.
+
+Each call answers for a whole frontier in one SQL query. :meth:`BulkSource.build_index` writes a
+normalized copy of all transfers once into a DuckDB file (``<data_dir>/.tracer/`` by default),
+sorted by sender with an index sorted by receiver, so that a frontier lookup reads only the
+matching rows instead of scanning every file; the source uses it whenever it matches the files
+(same paths, sizes and modification times).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import threading
+from collections.abc import Collection
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import duckdb
+
+from tracer.chains import CHAINS
+from tracer.records import Transfer
+from tracer.sources.base import SourceError
+from tracer.sources.evm_logs import TRANSFER_TOPIC
+
+TABLES = ("token_transfers", "transactions", "receipts", "blocks", "traces", "tokens", "logs")
+
+#: Columns a table must have to be used. Anything else is optional.
+REQUIRED = {
+    "token_transfers": (
+        "token_address",
+        "from_address",
+        "to_address",
+        "value",
+        "transaction_hash",
+        "log_index",
+        "block_number",
+    ),
+    "transactions": (
+        "hash",
+        "transaction_index",
+        "from_address",
+        "to_address",
+        "value",
+        "block_number",
+    ),
+    "receipts": ("transaction_hash", "status"),
+    "blocks": ("number", "timestamp"),
+    "traces": (
+        "transaction_hash",
+        "from_address",
+        "to_address",
+        "value",
+        "trace_type",
+        "call_type",
+        "trace_address",
+        "block_number",
+    ),
+    "tokens": ("address", "decimals"),
+    "logs": ("address", "topics", "data", "transaction_hash", "log_index", "block_number"),
+}
+
+_TABLE_RE = re.compile(r"^(" + "|".join(TABLES) + r")(?:[-_.].*)?$")
+_EXTENSIONS = (".csv.gz", ".csv.zst", ".csv", ".parquet")
+_KINDS = ("native", "token", "internal")
+INDEX_VERSION = 1
+_INDEX_COLUMNS = (
+    "kind, asset, from_address, to_address, amount, decimals, tx_hash, log_index, block_number, "
+    "ts, tx_index, success, trace_address"
+)
+_INT_TYPES = {
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
+}
+
+
+def _q(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def _strip_ext(name: str) -> str | None:
+    lower = name.lower()
+    for ext in _EXTENSIONS:
+        if lower.endswith(ext):
+            return name[: -len(ext)]
+    return None
+
+
+def _table_of(rel: Path) -> str | None:
+    """Which table a file belongs to: the first directory named after a table, else its name."""
+    stem = _strip_ext(rel.name)
+    if stem is None:
+        return None
+    for part in (*rel.parts[:-1], stem):
+        match = _TABLE_RE.match(part.lower())
+        if match:
+            return match.group(1)
+    return None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _parse_amount(text) -> int:
+    """Exact integer from a decimal string ('123', '1.5e18'), a hex word ('0x..') or a number."""
+    if isinstance(text, int):
+        return text
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        pass
+    value = str(text).strip()
+    if value[:2] in ("0x", "0X"):
+        return int(value, 16)
+    number = Decimal(value)
+    if not number.is_finite() or number != number.to_integral_value():
+        raise ValueError(value)
+    return int(number)
+
+
+def _create_address(sender: str, nonce: int) -> str:
+    """Address of the contract created by ``sender`` with ``nonce``: keccak(rlp([sender, nonce]))."""
+    from eth_hash.auto import keccak
+
+    body = bytes.fromhex(sender[2:])
+    if nonce == 0:
+        encoded_nonce = b"\x80"
+    elif nonce < 0x80:
+        encoded_nonce = bytes([nonce])
+    else:
+        raw = nonce.to_bytes((nonce.bit_length() + 7) // 8, "big")
+        encoded_nonce = bytes([0x80 + len(raw)]) + raw
+    payload = b"\x94" + body + encoded_nonce
+    return "0x" + keccak(bytes([0xC0 + len(payload)]) + payload)[12:].hex()
+
+
+class _Table:
+    """One logical table: its files, its DuckDB view and its columns (lower name -> (name, type))."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.files: list[Path] = []
+        self.columns: dict[str, tuple[str, str]] = {}
+
+    def has(self, column: str) -> bool:
+        return column in self.columns
+
+    def col(self, column: str, alias: str = "") -> str:
+        name = _q(self.columns[column][0])
+        return f"{alias}.{name}" if alias else name
+
+    def type(self, column: str) -> str:
+        return self.columns[column][1].upper()
+
+
+class BulkSource:
+    """Transfers from a directory of BigQuery / ethereum-etl exports, read with DuckDB.
+
+    ``BulkSource(data_dir, chain="ethereum", cache_dir=None)``. ``cache_dir`` is where
+    :meth:`build_index` writes (and where an existing index is looked for); it defaults to
+    ``<data_dir>/.tracer``. Raises :class:`SourceError` (one line) for a missing or empty
+    directory, a table without its required columns, or an unreadable file.
+    """
+
+    name = "duckdb"
+
+    def __init__(self, data_dir, chain: str = "ethereum", cache_dir=None):
+        self.chain = chain.lower()
+        known = CHAINS.get(self.chain)
+        if known is not None and known.kind != "evm":
+            raise SourceError(f"BulkSource reads EVM exports; {chain!r} is a {known.kind} chain")
+        self.native_decimals = known.native_decimals if known is not None else 18
+        self.data_dir = Path(data_dir).expanduser()
+        if not self.data_dir.is_dir():
+            what = "is not a directory" if self.data_dir.exists() else "does not exist"
+            raise SourceError(f"data directory {self.data_dir} {what}")
+        self.data_dir = self.data_dir.resolve()
+        self.source = f"duckdb:{self.data_dir.name}"
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else self.data_dir / ".tracer"
+        self.warnings: list[str] = []
+        self.index_path: Path | None = None
+        self.index_status = "none"  # none | used | stale | unreadable
+        self._lock = threading.RLock()
+        self._hashes: dict[tuple, str] = {}
+        self._files: list[tuple[str, str, int, int]] = []  # (relpath, table, size, mtime_ns)
+        self._tables: dict[str, _Table] = {}
+        self._con = duckdb.connect()
+        try:
+            self._con.execute("SET TimeZone = 'UTC'")
+        except duckdb.Error:  # pragma: no cover - builds without ICU are UTC anyway
+            pass
+        try:
+            self._discover()
+            self._open_tables()
+            self._plan()
+            self._attach_index()
+        except SourceError:
+            self._con.close()
+            raise
+        except (duckdb.Error, OSError) as error:
+            self._con.close()
+            raise SourceError(f"{self.data_dir}: {_one_line(error)}") from None
+
+    # ------------------------------------------------------------------ discovery
+
+    def _discover(self) -> None:
+        found: dict[str, _Table] = {}
+        for root, dirs, files in os.walk(self.data_dir):
+            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+            for file_name in sorted(files):
+                if file_name.startswith((".", "_")):
+                    continue
+                path = Path(root) / file_name
+                rel = path.relative_to(self.data_dir)
+                table = _table_of(rel)
+                if table is None:
+                    continue
+                stat = path.stat()
+                self._files.append((rel.as_posix(), table, stat.st_size, stat.st_mtime_ns))
+                if stat.st_size > 0:
+                    found.setdefault(table, _Table(table)).files.append(path)
+        if not self._files:
+            raise SourceError(
+                f"no export tables in {self.data_dir} (expected CSV or Parquet files named "
+                f"{', '.join(TABLES)})"
+            )
+        self._tables = found
+        if not any(t in found for t in ("token_transfers", "transactions", "traces", "logs")):
+            raise SourceError(
+                f"{self.data_dir} has no transfer table with rows (token_transfers, transactions, "
+                "traces or logs)"
+            )
+
+    def _rel(self, path: Path) -> str:
+        return path.relative_to(self.data_dir).as_posix()
+
+    def _reader(self, paths: list[Path], csv: bool) -> str:
+        files = "[" + ", ".join(_lit(str(p)) for p in paths) + "]"
+        if csv:
+            return (
+                f"read_csv({files}, header = true, all_varchar = true, union_by_name = true, "
+                "hive_partitioning = false)"
+            )
+        return f"read_parquet({files}, union_by_name = true, hive_partitioning = false)"
+
+    def _open_tables(self) -> None:
+        con = self._con
+        for table in self._tables.values():
+            required = REQUIRED[table.name]
+            for path in table.files:
+                csv = not path.name.lower().endswith(".parquet")
+                try:
+                    described = con.execute(
+                        f"DESCRIBE SELECT * FROM {self._reader([path], csv)}"
+                    ).fetchall()
+                except duckdb.Error as error:
+                    raise SourceError(
+                        f"cannot read {self._rel(path)} ({table.name}): {_one_line(error)}"
+                    ) from None
+                names = {row[0].lower() for row in described}
+                missing = [c for c in required if c not in names]
+                if table.name == "traces" and not names & {"status", "error"}:
+                    missing.append("status (or error)")
+                if missing:
+                    raise SourceError(
+                        f"{self._rel(path)} ({table.name}) lacks column(s) {', '.join(missing)}"
+                    )
+            csvs = [p for p in table.files if not p.name.lower().endswith(".parquet")]
+            parquets = [p for p in table.files if p.name.lower().endswith(".parquet")]
+            selects = [f"SELECT * FROM {self._reader(csvs, True)}"] if csvs else []
+            if parquets:
+                selects.append(f"SELECT * FROM {self._reader(parquets, False)}")
+            view = f"src_{table.name}"
+            try:
+                con.execute(
+                    f"CREATE OR REPLACE TEMP VIEW {view} AS " + " UNION ALL BY NAME ".join(selects)
+                )
+                described = con.execute(f"DESCRIBE SELECT * FROM {view}").fetchall()
+            except duckdb.Error as error:
+                raise SourceError(f"cannot read table {table.name}: {_one_line(error)}") from None
+            table.columns = {row[0].lower(): (row[0], str(row[1])) for row in described}
+
+    # ------------------------------------------------------------------ SQL building blocks
+
+    @staticmethod
+    def _int(t: _Table, column: str, alias: str = "") -> str:
+        return f"TRY_CAST({t.col(column, alias)} AS BIGINT)"
+
+    @staticmethod
+    def _addr(t: _Table, column: str, alias: str = "") -> str:
+        return f"lower({t.col(column, alias)})"
+
+    def _amount(self, t: _Table, column: str, alias: str = "") -> tuple[str, str]:
+        """(exact decimal text, non-zero predicate) of a value column of any export type."""
+        c, kind = t.col(column, alias), t.type(column)
+        if kind in _INT_TYPES:
+            return f"CAST({c} AS VARCHAR)", f"{c} <> 0"
+        if kind.startswith("DECIMAL"):
+            return f"CAST(CAST({c} AS HUGEINT) AS VARCHAR)", f"{c} <> 0"
+        if kind in ("DOUBLE", "FLOAT", "REAL"):
+            self.warnings.append(
+                f"{t.name}.{column} is floating point: amounts may be off in the last digits"
+            )
+            return f"CAST(CAST(round({c}) AS HUGEINT) AS VARCHAR)", f"round({c}) <> 0"
+        # text (CSV, BigQuery STRING): kept as text, parsed exactly in Python
+        return f"trim({c})", f"coalesce(TRY_CAST({c} AS DOUBLE), 1) <> 0"
+
+    @staticmethod
+    def _ts(t: _Table, column: str, alias: str = "") -> str:
+        c, kind = t.col(column, alias), t.type(column)
+        if kind.startswith("TIMESTAMP") or kind == "DATE":
+            return f"CAST(epoch({c}) AS BIGINT)"
+        if kind in _INT_TYPES or kind.startswith("DECIMAL") or kind in ("DOUBLE", "FLOAT"):
+            return f"CAST({c} AS BIGINT)"
+        # unix seconds as text (ethereum-etl) or '2022-03-23 13:16:57 UTC' (BigQuery CSV)
+        return (
+            f"coalesce(TRY_CAST({c} AS BIGINT), "
+            f"CAST(epoch(TRY_CAST({c} AS TIMESTAMPTZ)) AS BIGINT))"
+        )
+
+    @staticmethod
+    def _trace_address(t: _Table) -> str:
+        c = t.col("trace_address")
+        if t.type("trace_address").endswith("[]"):
+            return f"coalesce(array_to_string({c}, ','), '')"
+        return f"coalesce(trim(CAST({c} AS VARCHAR)), '')"
+
+    @staticmethod
+    def _trace_ok(t: _Table) -> str:
+        error = f"({t.col('error')} IS NULL OR {t.col('error')} = '')" if t.has("error") else "TRUE"
+        if t.has("status"):
+            return f"coalesce(TRY_CAST({t.col('status')} AS INTEGER) = 1, {error})"
+        return error
+
+    # ------------------------------------------------------------------ the plan
+
+    def _plan(self) -> None:
+        """Work out, once, how each transfer kind is read, dated, indexed and marked failed."""
+        tables = self._tables
+        tx = tables.get("transactions")
+        tr = tables.get("traces")
+        rc = tables.get("receipts")
+        lg = tables.get("logs")
+        parts: list[tuple[str, str, bool, bool]] = []  # (name, sql, has_ts, has_tx_index)
+
+        if "token_transfers" in tables:
+            t = tables["token_transfers"]
+            amount, _ = self._amount(t, "value")
+            has_ts, has_txi = t.has("block_timestamp"), t.has("transaction_index")
+            parts.append(
+                (
+                    "token_transfers",
+                    f"""SELECT 1 AS kind, {self._addr(t, "token_address")} AS asset,
+                    {self._addr(t, "from_address")} AS from_address,
+                    {self._addr(t, "to_address")} AS to_address, {amount} AS amount,
+                    {self._addr(t, "transaction_hash")} AS tx_hash,
+                    {self._int(t, "log_index")} AS log_index,
+                    {self._int(t, "block_number")} AS block_number,
+                    {self._ts(t, "block_timestamp") if has_ts else "NULL::BIGINT"} AS ts,
+                    {self._int(t, "transaction_index") if has_txi else "NULL::BIGINT"} AS tx_index,
+                    NULL::VARCHAR AS trace_address, TRUE AS ok
+                FROM src_token_transfers""",
+                    has_ts,
+                    has_txi,
+                )
+            )
+        elif lg is not None:
+            t = lg
+            if t.type("topics").endswith("[]"):
+                topics = t.col("topics")
+            else:
+                topics = f"string_split(regexp_replace({t.col('topics')}, '[\\[\\]\"'' ]', '', 'g'), ',')"
+            has_ts, has_txi = t.has("block_timestamp"), t.has("transaction_index")
+            word = "'^0x[0-9a-fA-F]{64}$'"
+            parts.append(
+                (
+                    "logs",
+                    f"""SELECT 1 AS kind, {self._addr(t, "address", "l")} AS asset,
+                    '0x' || lower(substr(tp[2], 27, 40)) AS from_address,
+                    '0x' || lower(substr(tp[3], 27, 40)) AS to_address,
+                    lower({t.col("data", "l")}) AS amount,
+                    {self._addr(t, "transaction_hash", "l")} AS tx_hash,
+                    {self._int(t, "log_index", "l")} AS log_index,
+                    {self._int(t, "block_number", "l")} AS block_number,
+                    {self._ts(t, "block_timestamp", "l") if has_ts else "NULL::BIGINT"} AS ts,
+                    {self._int(t, "transaction_index", "l") if has_txi else "NULL::BIGINT"} AS tx_index,
+                    NULL::VARCHAR AS trace_address, TRUE AS ok
+                FROM (SELECT *, {topics} AS tp FROM src_logs) l
+                WHERE len(tp) = 3 AND lower(tp[1]) = '{TRANSFER_TOPIC}'
+                  AND regexp_matches(tp[2], {word}) AND regexp_matches(tp[3], {word})
+                  AND regexp_matches({t.col("data", "l")}, {word})""",
+                    has_ts,
+                    has_txi,
+                )
+            )
+
+        # contract creations: where a to-less transaction's value went
+        creations = None
+        if rc is not None and rc.has("contract_address"):
+            creations = (
+                f"SELECT {self._addr(rc, 'transaction_hash')} AS h, "
+                f"{self._addr(rc, 'contract_address')} AS contract FROM src_receipts "
+                f"WHERE {rc.col('contract_address')} IS NOT NULL AND {rc.col('contract_address')} <> ''"
+            )
+        elif tr is not None:
+            creations = (
+                f"SELECT {self._addr(tr, 'transaction_hash')} AS h, {self._addr(tr, 'to_address')} "
+                f"AS contract FROM src_traces WHERE {self._trace_address(tr)} = '' "
+                f"AND {tr.col('trace_type')} IN ('create', 'create2') "
+                f"AND {tr.col('to_address')} IS NOT NULL"
+            )
+
+        if tx is not None:
+            amount, nonzero = self._amount(tx, "value", "t")
+            to_options = [self._addr(tx, "to_address", "t")]
+            if tx.has("receipt_contract_address"):
+                to_options.append(self._addr(tx, "receipt_contract_address", "t"))
+            join = ""
+            if creations:
+                to_options.append("c.contract")
+                join = (
+                    f"LEFT JOIN ({creations}) c ON {tx.col('to_address', 't')} IS NULL "
+                    f"AND c.h = {self._addr(tx, 'hash', 't')}"
+                )
+            has_ts = tx.has("block_timestamp")
+            nonce = self._int(tx, "nonce", "t") if tx.has("nonce") else "NULL::BIGINT"
+            parts.append(
+                (
+                    "transactions",
+                    f"""SELECT 0 AS kind, 'native' AS asset, {self._addr(tx, "from_address", "t")} AS from_address,
+                    coalesce({", ".join(to_options)}) AS to_address, {amount} AS amount,
+                    {self._addr(tx, "hash", "t")} AS tx_hash, NULL::BIGINT AS log_index,
+                    {self._int(tx, "block_number", "t")} AS block_number,
+                    {self._ts(tx, "block_timestamp", "t") if has_ts else "NULL::BIGINT"} AS ts,
+                    {self._int(tx, "transaction_index", "t")} AS tx_index,
+                    CASE WHEN coalesce({", ".join(to_options)}) IS NULL
+                         THEN CAST({nonce} AS VARCHAR) END AS trace_address,
+                    TRUE AS ok
+                FROM src_transactions t {join}
+                WHERE {nonzero}""",
+                    has_ts,
+                    True,
+                )
+            )
+
+        if tr is not None:
+            amount, nonzero = self._amount(tr, "value")
+            has_ts, has_txi = tr.has("block_timestamp"), tr.has("transaction_index")
+            ta = self._trace_address(tr)
+            ttype, ctype = tr.col("trace_type"), tr.col("call_type")
+            common = f"""{self._addr(tr, "from_address")} AS from_address,
+                    {self._addr(tr, "to_address")} AS to_address, {amount} AS amount,
+                    {self._addr(tr, "transaction_hash")} AS tx_hash, NULL::BIGINT AS log_index,
+                    {self._int(tr, "block_number")} AS block_number,
+                    {self._ts(tr, "block_timestamp") if has_ts else "NULL::BIGINT"} AS ts,
+                    {self._int(tr, "transaction_index") if has_txi else "NULL::BIGINT"} AS tx_index"""
+            where = (
+                f"{tr.col('transaction_hash')} IS NOT NULL AND {tr.col('from_address')} IS NOT NULL "
+                f"AND {tr.col('to_address')} IS NOT NULL AND {nonzero}"
+            )
+            parts.append(
+                (
+                    "traces",
+                    f"""SELECT 2 AS kind, 'native' AS asset, {common}, {ta} AS trace_address,
+                    {self._trace_ok(tr)} AS ok
+                FROM src_traces
+                WHERE {where} AND {ta} <> ''
+                  AND ((lower({ttype}) = 'call' AND lower(coalesce({ctype}, 'call')) = 'call')
+                       OR lower({ttype}) IN ('create', 'create2', 'suicide', 'selfdestruct'))""",
+                    has_ts,
+                    has_txi,
+                )
+            )
+            if tx is None:
+                # no transactions table: the top-level trace is the transaction's value transfer
+                parts.append(
+                    (
+                        "traces (top level)",
+                        f"""SELECT 0 AS kind, 'native' AS asset, {common}, NULL::VARCHAR AS trace_address,
+                        {self._trace_ok(tr)} AS ok
+                    FROM src_traces
+                    WHERE {where} AND {ta} = ''
+                      AND lower({ttype}) IN ('call', 'create', 'create2')""",
+                        has_ts,
+                        has_txi,
+                    )
+                )
+
+        # failed transactions
+        failed = []
+        if tx is not None and tx.has("receipt_status"):
+            failed.append(
+                f"SELECT {self._addr(tx, 'hash')} AS h FROM src_transactions "
+                f"WHERE TRY_CAST({tx.col('receipt_status')} AS INTEGER) = 0"
+            )
+        if rc is not None:
+            failed.append(
+                f"SELECT {self._addr(rc, 'transaction_hash')} AS h FROM src_receipts "
+                f"WHERE TRY_CAST({rc.col('status')} AS INTEGER) = 0"
+            )
+        if tr is not None:
+            failed.append(
+                f"SELECT {self._addr(tr, 'transaction_hash')} AS h FROM src_traces "
+                f"WHERE {self._trace_address(tr)} = '' AND {tr.col('transaction_hash')} IS NOT NULL "
+                f"AND NOT {self._trace_ok(tr)}"
+            )
+        failed_sql = " UNION ALL ".join(failed) or "SELECT NULL::VARCHAR AS h WHERE false"
+
+        # block times
+        blocks_sql = None
+        if "blocks" in tables:
+            b = tables["blocks"]
+            blocks_sql = (
+                f"SELECT {self._int(b, 'number')} AS bn, max({self._ts(b, 'timestamp')}) AS ts "
+                f"FROM src_blocks GROUP BY 1"
+            )
+
+        # per-transaction lookup (tx index, time) for rows that lack them
+        txm_sql = None
+        if tx is not None:
+            ts = self._ts(tx, "block_timestamp") if tx.has("block_timestamp") else "NULL::BIGINT"
+            txm_sql = (
+                f"SELECT {self._addr(tx, 'hash')} AS h, {self._int(tx, 'transaction_index')} "
+                f"AS tx_index, {ts} AS ts FROM src_transactions"
+            )
+        elif rc is not None and rc.has("transaction_index"):
+            txm_sql = (
+                f"SELECT {self._addr(rc, 'transaction_hash')} AS h, "
+                f"{self._int(rc, 'transaction_index')} AS tx_index, NULL::BIGINT AS ts FROM src_receipts"
+            )
+        elif lg is not None and lg.has("transaction_index") and "token_transfers" in tables:
+            txm_sql = (
+                f"SELECT DISTINCT {self._addr(lg, 'transaction_hash')} AS h, "
+                f"{self._int(lg, 'transaction_index')} AS tx_index, NULL::BIGINT AS ts FROM src_logs"
+            )
+        txm_has_ts = tx is not None and tx.has("block_timestamp")
+        need_txm = txm_sql is not None and any(
+            not has_txi or (not has_ts and blocks_sql is None) for _, _, has_ts, has_txi in parts
+        )
+
+        decimals_sql = None
+        if "tokens" in tables:
+            k = tables["tokens"]
+            decimals_sql = (
+                f"SELECT {self._addr(k, 'address')} AS address, max(d) AS decimals FROM "
+                f"(SELECT {k.col('address')}, TRY_CAST({k.col('decimals')} AS INTEGER) AS d "
+                f"FROM src_tokens) WHERE d BETWEEN 0 AND 255 GROUP BY 1"
+            )
+
+        self._undated = [
+            name
+            for name, _, has_ts, _ in parts
+            if not has_ts and blocks_sql is None and not (need_txm and txm_has_ts)
+        ]
+        if self._undated:
+            self.warnings.append(
+                f"no block times for {', '.join(self._undated)} (no block_timestamp column, no "
+                "blocks table): timestamps are 0 and time windows cannot be applied"
+            )
+        for name, _, _, has_txi in parts:
+            if not has_txi and not need_txm:
+                self.warnings.append(f"no transaction index for {name}: tx_index is 0")
+
+        self._parts = [sql for _, sql, _, _ in parts]
+        self._ctes = {"failed": failed_sql}
+        joins, ts_terms, txi_terms = [], ["u.ts"], ["u.tx_index"]
+        if blocks_sql:
+            self._ctes["bts"] = blocks_sql
+            joins.append("LEFT JOIN bts b ON b.bn = u.block_number")
+            ts_terms.append("b.ts")
+        if need_txm:
+            self._ctes["txm"] = txm_sql
+            joins.append("LEFT JOIN txm x ON x.h = u.tx_hash")
+            ts_terms.append("x.ts")
+            txi_terms.append("x.tx_index")
+        if decimals_sql:
+            self._ctes["tokdec"] = decimals_sql
+            joins.append("LEFT JOIN tokdec d ON d.address = u.asset")
+        self._joins = " ".join(joins)
+        self._ts_expr = f"coalesce({', '.join(ts_terms)})" if len(ts_terms) > 1 else "u.ts"
+        self._txi_expr = f"coalesce({', '.join(txi_terms)})" if len(txi_terms) > 1 else "u.tx_index"
+        self._dec_expr = "d.decimals" if decimals_sql else "NULL::INTEGER"
+
+    def _normalized_sql(self, frontier: bool) -> str:
+        """All transfers (or those touching the temp table ``_f``) in the normalized layout."""
+        parts = self._parts
+        if frontier:
+            parts = [
+                f"SELECT * FROM ({p}) WHERE from_address IN (SELECT a FROM _f) "
+                "OR to_address IN (SELECT a FROM _f)"
+                for p in parts
+            ]
+        ctes = ",\n".join(f"{name} AS ({sql})" for name, sql in self._ctes.items())
+        union = "\nUNION ALL\n".join(f"({p})" for p in parts)
+        return f"""WITH {ctes},
+        u AS ({union})
+        SELECT u.kind::UTINYINT AS kind, u.asset, u.from_address, u.to_address, u.amount,
+               {self._dec_expr} AS decimals, u.tx_hash, u.log_index, u.block_number,
+               {self._ts_expr} AS ts, {self._txi_expr} AS tx_index,
+               (u.ok AND NOT (u.tx_hash IN (SELECT h FROM failed WHERE h IS NOT NULL))) AS success,
+               u.trace_address
+        FROM u {self._joins}
+        WHERE u.from_address IS NOT NULL AND u.tx_hash IS NOT NULL AND u.block_number IS NOT NULL"""
+
+    # ------------------------------------------------------------------ index
+
+    def _layout(self) -> str:
+        tx = self._tables.get("transactions")
+        tt = self._tables.get("token_transfers")
+        tr = self._tables.get("traces")
+        if (tx is not None and tx.has("receipt_status")) or any(
+            t is not None and t.has("block_timestamp") for t in (tt, tr)
+        ):
+            return "bigquery"
+        return "ethereum-etl"
+
+    def _index_key(self) -> str:
+        listing = [INDEX_VERSION, [list(f) for f in self._files]]
+        return hashlib.sha256(json.dumps(listing).encode()).hexdigest()
+
+    def _default_index_path(self) -> Path:
+        tag = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:12]
+        return self.cache_dir / f"bulk-index-{tag}.duckdb"
+
+    def _attach_index(self, path: Path | None = None) -> None:
+        path = path or self._default_index_path()
+        if not path.is_file():
+            return
+        try:
+            self._con.execute(f"ATTACH {_lit(str(path))} AS ix (READ_ONLY)")
+        except duckdb.Error:
+            self.index_status = "unreadable"
+            return
+        try:
+            meta = dict(self._con.execute("SELECT key, value FROM ix.meta").fetchall())
+        except duckdb.Error:
+            meta = {}
+        if meta.get("key") != self._index_key():
+            self._con.execute("DETACH ix")
+            self.index_status = "stale" if meta else "unreadable"
+            return
+        for entry in json.loads(meta.get("files", "[]")):
+            self._hashes[(entry["path"], entry["bytes"], entry["mtime_ns"])] = entry["sha256"]
+        self.index_path = path
+        self.index_status = "used"
+
+    def build_index(self, cache_dir=None, force: bool = False) -> Path:
+        """Write all transfers, normalized, into a DuckDB file and use it from now on.
+
+        Table ``t`` holds one row per transfer sorted by sender (a 64-bit key of the address
+        first, so zone maps prune whole vectors); ``to_idx`` maps receivers to row ids of ``t``.
+        The file is keyed by the paths, sizes and modification times of the export files and
+        rebuilt when they change. Returns its path.
+        """
+        with self._lock:
+            if cache_dir is not None:
+                self.cache_dir = Path(cache_dir).expanduser()
+            path = self._default_index_path()
+            if self.index_status == "used" and self.index_path == path and not force:
+                return path
+            if self.index_status == "used":
+                self._con.execute("DETACH ix")
+                self.index_status, self.index_path = "none", None
+            elif path.is_file() and not force:
+                self._attach_index(path)
+                if self.index_status == "used":
+                    return path
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+                for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+                    leftover.unlink(missing_ok=True)
+                self._write_index(tmp)
+                os.replace(tmp, path)
+            except SourceError:
+                raise
+            except (duckdb.Error, OSError) as error:
+                raise SourceError(f"cannot build index {path}: {_one_line(error)}") from None
+            self._attach_index(path)
+            if self.index_status != "used":  # pragma: no cover - just written
+                raise SourceError(f"index {path} was written but cannot be used")
+            return path
+
+    def _write_index(self, tmp: Path) -> None:
+        con = self._con
+        files = [
+            {
+                "path": rel,
+                "table": table,
+                "bytes": size,
+                "mtime_ns": mtime,
+                "sha256": self._file_hash(rel, size, mtime),
+            }
+            for rel, table, size, mtime in self._files
+        ]
+        key = "TRY_CAST('0x' || substr({0}, 3, 16) AS UBIGINT)"
+        con.execute(f"ATTACH {_lit(str(tmp))} AS ixb")
+        try:
+            # random access into dictionary-FSST strings costs a whole segment per row
+            con.execute("SET disabled_compression_methods = 'dict_fsst'")
+            spill = tmp.parent / "spill"
+            con.execute(f"SET temp_directory = {_lit(str(spill))}")
+            con.execute(
+                f"""CREATE TABLE ixb.t AS
+                SELECT {key.format("from_address")} AS fk, {_INDEX_COLUMNS}
+                FROM ({self._normalized_sql(frontier=False)})
+                ORDER BY fk, block_number, tx_index, kind, log_index, tx_hash, trace_address"""
+            )
+            con.execute(
+                f"""CREATE TABLE ixb.to_idx AS
+                SELECT {key.format("to_address")} AS k, rowid AS rid, ts,
+                       from_address = to_address AS self
+                FROM ixb.t ORDER BY k, rid"""
+            )
+            rows = con.execute("SELECT count(*) FROM ixb.t").fetchone()[0]
+            meta = {
+                "key": self._index_key(),
+                "version": str(INDEX_VERSION),
+                "layout": self._layout(),
+                "rows": str(rows),
+                "files": json.dumps(files),
+                "warnings": json.dumps(self.warnings),
+            }
+            con.execute("CREATE TABLE ixb.meta (key VARCHAR, value VARCHAR)")
+            con.executemany("INSERT INTO ixb.meta VALUES (?, ?)", list(meta.items()))
+        except duckdb.Error as error:
+            raise SourceError(
+                f"cannot build index from {self.data_dir}: {_one_line(error)}"
+            ) from None
+        finally:
+            con.execute("RESET disabled_compression_methods")
+            con.execute("RESET temp_directory")
+            con.execute("DETACH ixb")
+
+    # ------------------------------------------------------------------ queries
+
+    def _frontier(self, addresses: Collection[str]) -> list[str]:
+        if isinstance(addresses, str):
+            addresses = [addresses]
+        return sorted({a.strip().lower() for a in addresses if a and a.strip()})
+
+    def _load_frontier(self, addresses: list[str]) -> None:
+        self._con.execute(
+            "CREATE OR REPLACE TEMP TABLE _f AS SELECT a, "
+            "TRY_CAST('0x' || substr(a, 3, 16) AS UBIGINT) AS k FROM (SELECT unnest($1::VARCHAR[]) AS a)",
+            [addresses],
+        )
+
+    def _window(self, since, until, column: str) -> tuple[str, list]:
+        if (since is not None or until is not None) and self._undated:
+            raise SourceError(
+                f"cannot apply a time window: no block times for {', '.join(self._undated)} "
+                "(add block_timestamp or a blocks table)"
+            )
+        clauses, params = [], []
+        if since is not None:
+            clauses.append(f"{column} >= ?")
+            params.append(int(since))
+        if until is not None:
+            clauses.append(f"{column} <= ?")
+            params.append(int(until))
+        return "".join(f" AND {c}" for c in clauses), params
+
+    def _run(self, sql: str, params: list) -> list[tuple]:
+        try:
+            return self._con.execute(sql, params).fetchall()
+        except duckdb.Error as error:
+            raise SourceError(f"query on {self.data_dir} failed: {_one_line(error)}") from None
+
+    def transfers(
+        self,
+        addresses: Collection[str],
+        since: int | None = None,
+        until: int | None = None,
+    ) -> list[Transfer]:
+        """Every transfer in or out of any of ``addresses`` with block time in [since, until],
+        failed ones included with ``success=False``, in chain order. One query for the frontier."""
+        frontier = self._frontier(addresses)
+        if not frontier:
+            return []
+        with self._lock:
+            if self.index_status == "used":
+                window, params = self._window(since, until, "ts")
+                sql = f"""SELECT {_INDEX_COLUMNS} FROM ix.t
+                    WHERE rowid IN (SELECT t.rowid FROM ix.t t JOIN _f ON t.fk = _f.k
+                                    UNION ALL
+                                    SELECT i.rid FROM ix.to_idx i JOIN _f ON i.k = _f.k)
+                    {window}"""
+            else:
+                window, params = self._window(since, until, "ts")
+                sql = f"SELECT * FROM ({self._normalized_sql(frontier=True)}) WHERE true {window}"
+            self._load_frontier(frontier)
+            rows = self._run(sql, params)
+        return self._to_transfers(rows, set(frontier))
+
+    def _to_transfers(self, rows: list[tuple], frontier: set[str]) -> list[Transfer]:
+        chain, source, native_decimals = self.chain, self.source, self.native_decimals
+        keyed = {}
+        for (
+            kind,
+            asset,
+            sender,
+            receiver,
+            amount,
+            decimals,
+            tx_hash,
+            log_index,
+            block,
+            ts,
+            tx_index,
+            success,
+            trace_address,
+        ) in rows:
+            if receiver is None:
+                if kind != 0 or trace_address is None:
+                    continue  # destination unknown: a creation without receipt, trace or nonce
+                receiver = _create_address(sender, int(trace_address))  # the nonce rode along
+            if sender not in frontier and receiver not in frontier:
+                continue  # 64-bit key collision, or the computed creation address
+            if kind == 0:
+                trace_address = None
+            try:
+                value = _parse_amount(amount)
+            except (ValueError, InvalidOperation, TypeError):
+                raise SourceError(
+                    f"{self.data_dir.name}: unparseable value {amount!r} in transaction {tx_hash}"
+                ) from None
+            kind_name = _KINDS[kind]
+            trace_key = (
+                tuple(int(p) for p in trace_address.split(",") if p.strip().isdigit())
+                if trace_address
+                else ()
+            )
+            record = Transfer(
+                chain=chain,
+                asset=asset,
+                from_address=sender,
+                to_address=receiver,
+                amount=value,
+                decimals=native_decimals if asset == "native" else decimals,
+                tx_hash=tx_hash,
+                log_index=log_index,
+                block_number=block,
+                timestamp=ts or 0,
+                tx_index=tx_index or 0,
+                success=bool(success),
+                source=source,
+                kind=kind_name,
+                trace_address=trace_address,
+            )
+            order = (
+                block,
+                tx_index or 0,
+                kind,
+                log_index or 0,
+                trace_key,
+                tx_hash,
+                sender,
+                receiver or "",
+                asset,
+            )
+            keyed[record.transfer_id] = (order, record)  # duplicate export rows collapse
+        return [record for _, record in sorted(keyed.values(), key=lambda item: item[0])]
+
+    def degrees(
+        self, addresses: Collection[str], since: int | None = None, until: int | None = None
+    ) -> dict[str, int]:
+        """Number of transfers (as :meth:`transfers` returns them) touching each address."""
+        frontier = self._frontier(addresses)
+        counts = dict.fromkeys(frontier, 0)
+        if not frontier:
+            return counts
+        with self._lock:
+            window, params = self._window(since, until, "ts")
+            if self.index_status == "used":
+                sql = f"""SELECT _f.a, count(*) FROM (
+                        SELECT fk AS k FROM ix.t WHERE fk IN (SELECT k FROM _f) {window}
+                        UNION ALL
+                        SELECT k FROM ix.to_idx WHERE k IN (SELECT k FROM _f) AND NOT self {window}
+                    ) h JOIN _f ON h.k = _f.k GROUP BY _f.a"""
+                params = params + params
+            else:
+                sql = f"""WITH n AS ({self._normalized_sql(frontier=True)})
+                    SELECT a, count(*) FROM (
+                        SELECT from_address AS a FROM n WHERE true {window}
+                        UNION ALL
+                        SELECT to_address FROM n WHERE to_address <> from_address {window}
+                    ) WHERE a IN (SELECT a FROM _f) GROUP BY a"""
+                params = params + params
+            self._load_frontier(frontier)
+            for address, count in self._run(sql, params):
+                if address in counts:
+                    counts[address] = int(count)
+        return counts
+
+    # ------------------------------------------------------------------ provenance
+
+    def _file_hash(self, rel: str, size: int, mtime: int) -> str:
+        key = (rel, size, mtime)
+        if key not in self._hashes:
+            self._hashes[key] = _sha256(self.data_dir / rel)
+        return self._hashes[key]
+
+    def fingerprint(self) -> dict:
+        """Every file read (path, table, size, sha256), the layout, the index used, warnings."""
+        with self._lock:
+            try:
+                files = [
+                    {
+                        "path": rel,
+                        "table": table,
+                        "bytes": size,
+                        "sha256": self._file_hash(rel, size, mtime),
+                    }
+                    for rel, table, size, mtime in self._files
+                ]
+            except OSError as error:
+                raise SourceError(f"cannot hash {self.data_dir}: {_one_line(error)}") from None
+            tables = {}
+            for entry in files:
+                tables.setdefault(entry["table"], []).append(entry["path"])
+            return {
+                "source": self.source,
+                "kind": self.name,
+                "chain": self.chain,
+                "data_dir": str(self.data_dir),
+                "layout": self._layout(),
+                "tables": tables,
+                "files": files,
+                "index": (
+                    {"path": str(self.index_path), "key": self._index_key()}
+                    if self.index_status == "used"
+                    else None
+                ),
+                "warnings": list(self.warnings),
+            }
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"BulkSource({str(self.data_dir)!r}, chain={self.chain!r}, index={self.index_status})"
+        )
