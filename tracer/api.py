@@ -24,6 +24,7 @@ from tracer.flags import FLAG_COLUMNS, Flag, detect_flags
 from tracer.graph import build_graph
 from tracer.labels import LabelFileError, LabelIndex, load_labels
 from tracer.sandbox import SANDBOX_DIR
+from tracer.sources import open_source
 from tracer.sources.base import SourceError
 
 
@@ -149,17 +150,6 @@ def _normalize_seeds(chain: str, seeds: Iterable[str]) -> list[str]:
     return out
 
 
-def open_source(kind: str, chain: str, data: str | Path | None):
-    """The source named on the command line."""
-    if kind == "duckdb":
-        if data is None:
-            raise TraceInputError("--data DIR is required with --source duckdb")
-        from tracer.sources.bulk import BulkSource
-
-        return BulkSource(data, chain=chain)
-    raise TraceInputError(f"unknown source {kind!r} (available: duckdb)")
-
-
 def trace(
     seeds: Sequence[str] | str | None = None,
     *,
@@ -176,10 +166,12 @@ def trace(
     fan_out: int = 1000,
     assets: Sequence[str] | None = None,
     progress: Callable[[int, int, int], None] | None = None,
+    source_options: dict | None = None,
 ) -> TraceResult:
     """Trace stolen funds forward from seed addresses (or a named case) and flag freeze points.
 
-    ``source`` is a source name (``"duckdb"`` over ``data``) or a source object with
+    ``source`` is a source name (``"duckdb"`` over ``data``; see :mod:`tracer.sources`) with
+    ``source_options`` (``rpc_url``, ``api_url``, ``cache``, ``rps``), or a source object with
     ``transfers``/``degrees``/``fingerprint``. ``assets`` limits which assets a seed's holdings
     are followed in (contract addresses or ``native``); by default the chain's registered assets.
     """
@@ -239,7 +231,10 @@ def trace(
         index, warnings = load_labels(label_paths) if label_paths else (LabelIndex(), [])
     except LabelFileError as e:
         raise TraceInputError(str(e)) from None
-    src = open_source(source, chain, data) if isinstance(source, str) else source
+    if isinstance(source, str):
+        src = open_source(source, chain, data=data, **(source_options or {}))
+    else:
+        src = source
 
     def role_of(address: str):
         match = index.role_of(chain, address)

@@ -66,6 +66,14 @@ def main(argv: list[str] | None = None) -> None:
 )
 @click.option("--source", default="duckdb", show_default=True, help="Data source.")
 @click.option("--data", type=click.Path(path_type=Path), help="Directory of bulk exports.")
+@click.option("--rpc-url", help="JSON-RPC endpoint (live sources).")
+@click.option("--api-url", help="Explorer API base URL (Etherscan-compatible, Esplora, TronGrid).")
+@click.option(
+    "--cache",
+    type=click.Path(path_type=Path),
+    help="Case store of raw responses and indexes (replay offline, resume).",
+)
+@click.option("--rps", type=float, help="Request budget per second for live providers.")
 @click.option(
     "--labels",
     "labels",
@@ -101,6 +109,10 @@ def trace_command(
     assets,
     source,
     data,
+    rpc_url,
+    api_url,
+    cache,
+    rps,
     labels,
     policy,
     hops,
@@ -140,6 +152,7 @@ def trace_command(
             fan_out=fan_out,
             assets=list(assets) or None,
             progress=progress,
+            source_options={"rpc_url": rpc_url, "api_url": api_url, "cache": cache, "rps": rps},
         )
         status.update("writing outputs…")
         result.export(out)

@@ -1,0 +1,45 @@
+"""Data sources. Each yields :class:`tracer.records.Transfer` batches for a whole frontier.
+
+``open_source(kind, chain, **options)`` builds one by name. Register a new kind in ``FACTORIES``
+with a small function that imports its module lazily (so the CLI starts fast) and accepts the
+options it understands: ``data``, ``rpc_url``, ``api_url``, ``cache``, ``rps``. An option a
+source cannot use is an error, never silently ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tracer.sources.base import Source, SourceError
+
+
+def _unused(kind: str, options: dict) -> None:
+    extra = sorted(k for k, v in options.items() if v is not None)
+    if extra:
+        flags = ", ".join("--" + k.replace("_", "-") for k in extra)
+        raise SourceError(f"--source {kind} does not take {flags}")
+
+
+def _duckdb(chain: str, data=None, cache=None, **rest) -> Source:
+    from tracer.sources.bulk import BulkSource
+
+    _unused("duckdb", rest)
+    if data is None:
+        raise SourceError("--data DIR is required with --source duckdb")
+    return BulkSource(data, chain=chain, cache_dir=cache)
+
+
+FACTORIES: dict[str, Callable[..., Source]] = {
+    "duckdb": _duckdb,
+}
+
+
+def open_source(kind: str, chain: str, **options) -> Source:
+    """The source called ``kind`` for ``chain``."""
+    factory = FACTORIES.get(kind)
+    if factory is None:
+        raise SourceError(f"unknown source {kind!r} (available: {', '.join(sorted(FACTORIES))})")
+    return factory(chain, **options)
+
+
+__all__ = ["open_source", "Source", "SourceError", "FACTORIES"]
