@@ -8,6 +8,7 @@ if [ -z "${VIRTUAL_ENV:-}" ]; then
 fi
 python -m pip install -q --upgrade pip
 python -m pip install -q -e ".[test]"
+bash scripts/install-anvil.sh  # a real Ethereum node for the RPC tests
 ruff check tracer tests bench
 ruff format --check tracer tests bench
 python -m pytest "$@"
