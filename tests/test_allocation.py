@@ -73,7 +73,7 @@ def test_mixing_address_under_each_rule(policy, expected_x, expected_y, held):
 
 def test_haircut_rounds_down_and_keeps_remainder():
     led = Ledger("haircut", opening_tainted=False)
-    led.add(3, ((1, True), (2, False)), "a", 1)
+    led.add(3, 1, ((1, True), (2, False)), "a", 1)
     tainted, *_ = led.take(1)  # 1 * 1 / 3 -> 0 (floor), the remainder stays
     assert tainted == 0 and led.tainted == 1
     tainted, *_ = led.take(2)  # 2 * 1 / 2 = 1
@@ -82,8 +82,8 @@ def test_haircut_rounds_down_and_keeps_remainder():
 
 def test_fifo_segments_carry_order_to_the_receiver():
     led = Ledger("fifo", opening_tainted=False)
-    led.add(100, ((100, False),), "c", 0)
-    led.add(50, ((50, True),), "t", 1)
+    led.add(100, 0, ((100, False),), "c", 0)
+    led.add(50, 50, ((50, True),), "t", 1)
     tainted, segments, parents, _ = led.take(120)
     assert tainted == 20
     assert segments == ((100, False), (20, True))
@@ -92,7 +92,7 @@ def test_fifo_segments_carry_order_to_the_receiver():
 
 def test_lifo_and_opening_balance():
     led = Ledger("lifo", opening_tainted=False)
-    led.add(50, ((50, True),), "t", 1)
+    led.add(50, 50, ((50, True),), "t", 1)
     tainted, segments, _, _ = led.take(80)  # 30 came from before the data window: clean
     assert tainted == 50
     assert segments == ((50, True), (30, False))

@@ -573,6 +573,7 @@ EXPORTS = {
 
 
 @pytest.fixture(
+    scope="module",
     params=[
         (layout, fmt, indexed)
         for layout in EXPORTS
@@ -581,8 +582,10 @@ EXPORTS = {
     ],
     ids=lambda p: f"{p[0]}-{p[1]}-{'index' if p[2] else 'scan'}",
 )
-def source(request, tmp_path):
+def source(request, tmp_path_factory):
+    """One export per layout and format, read by scanning or through the index (read-only)."""
     layout, fmt, indexed = request.param
+    tmp_path = tmp_path_factory.mktemp(f"{layout}-{fmt}")
     folder = EXPORTS[layout](tmp_path / f"export-{layout}", fmt)
     src = BulkSource(folder, cache_dir=tmp_path / "cache")
     if indexed:
@@ -728,7 +731,7 @@ def test_csv_gz_and_split_tables(tmp_path):
     folder.mkdir()
     rows = [
         "token_address,from_address,to_address,value,transaction_hash,log_index,block_number",
-        f"{T},{A},{B},{BIG},{_h(3)},0,101",
+        f"{T.upper().replace('0X', '0x')},{A},0x{B[2:].upper()},{BIG},{_h(3)},0,101",  # checksum case
     ]
     (folder / "token_transfers_000.csv").write_text("\n".join(rows) + "\n")
     with gzip.open(folder / "token_transfers_001.csv.gz", "wt") as handle:
@@ -738,6 +741,7 @@ def test_csv_gz_and_split_tables(tmp_path):
     src = BulkSource(folder)
     got = src.transfers({B})
     assert [(t.amount, t.timestamp) for t in got] == [(BIG, _ts(101)), (HUGE, _ts(102))]
+    assert (got[0].asset, got[0].to_address) == (T, B)  # canonical lower case
     assert sorted(src.fingerprint()["tables"]["token_transfers"]) == [
         "token_transfers_000.csv",
         "token_transfers_001.csv.gz",
@@ -769,6 +773,12 @@ def test_contract_creation_value_goes_to_the_new_contract(tmp_path):
 
     expected = "0x" + keccak(bytes([0xD6, 0x94]) + bytes.fromhex(A[2:]) + b"\x80")[12:].hex()
     assert [(t.to_address, t.amount) for t in got] == [(expected, 5)]
+    # ethereum-etl: receipts.contract_address names it
+    _write(
+        folder, "receipts", [{"transaction_hash": _h(1), "contract_address": N, "status": 1}], "csv"
+    )
+    got = BulkSource(folder).transfers({N})
+    assert [(t.from_address, t.to_address, t.amount) for t in got] == [(A, N, 5)]
 
 
 # --------------------------------------------------------------------------- real data

@@ -62,16 +62,17 @@ class Ledger:
         self.created = 0  # taint introduced by opening lots (seeds only)
         self.lots: deque[_Lot] = deque()
         self.contributors: dict[str, int] = {}  # parent id -> hop (haircut/poison)
+        self._ranked: tuple[tuple[str, ...], int] | None = None
         self.poisoned = False
 
     # -- inflows -------------------------------------------------------------------------
-    def add(self, amount: int, segments: Segments, parent: str, hop: int) -> None:
-        tainted = sum(a for a, t in segments if t)
+    def add(self, amount: int, tainted: int, segments: Segments, parent: str, hop: int) -> None:
         self.balance += amount
         self.tainted += tainted
-        if tainted and parent not in self.contributors:
-            self.contributors[parent] = hop
         if tainted:
+            if parent not in self.contributors:
+                self.contributors[parent] = hop
+                self._ranked = None
             self.poisoned = True
         if self.policy in ("fifo", "lifo", "tiho"):
             for a, t in segments:
@@ -113,8 +114,10 @@ class Ledger:
     def _best_contributors(self) -> tuple[tuple[str, ...], int]:
         if not self.contributors:
             return (), 0
-        ranked = sorted(self.contributors.items(), key=lambda kv: kv[1])  # stable: arrival order
-        return tuple(p for p, _ in ranked[:MAX_PARENTS]), ranked[0][1]
+        if self._ranked is None:  # stable sort: fewest hops first, then arrival order
+            ranked = sorted(self.contributors.items(), key=lambda kv: kv[1])
+            self._ranked = (tuple(p for p, _ in ranked[:MAX_PARENTS]), ranked[0][1])
+        return self._ranked
 
     def _take_lots(self, amount: int):
         pieces: list[list] = []  # [amount, tainted]
@@ -212,9 +215,9 @@ def run_ledgers(
             taint = Taint(t.amount, ((t.amount, True),), (), 0)
             led.created += t.amount
         if taint is None or taint.tainted == 0:
-            led.add(t.amount, ((t.amount, False),), t.transfer_id, 0)
+            led.add(t.amount, 0, ((t.amount, False),), t.transfer_id, 0)
             return
-        led.add(t.amount, taint.segments, t.transfer_id, taint.hop)
+        led.add(t.amount, taint.tainted, taint.segments, t.transfer_id, taint.hop)
         result.received[t.asset] = result.received.get(t.asset, 0) + taint.tainted
         if result.first_tainted is None or t.timestamp < result.first_tainted:
             result.first_tainted = t.timestamp
@@ -227,10 +230,20 @@ def run_ledgers(
 
     i, n = 0, len(history)
     while i < n:
+        first = history[i]
         j = i + 1
-        key = (history[i].block_number, history[i].tx_index, history[i].tx_hash)
-        while j < n and (history[j].block_number, history[j].tx_index, history[j].tx_hash) == key:
-            j += 1
+        if j < n and history[j].tx_hash == first.tx_hash:  # several transfers in one transaction
+            while j < n and history[j].tx_hash == first.tx_hash:
+                j += 1
+        else:  # the common case: one transfer, no swap possible
+            i = j
+            if first.from_address == first.to_address:
+                continue
+            if first.to_address == address:
+                receive(first, tainted_in.get(first.transfer_id))
+            else:
+                send(first)
+            continue
         group = history[i:j]
         i = j
         outs = [t for t in group if t.from_address == address and t.to_address != address]

@@ -166,8 +166,7 @@ def trace(
                     histories[t.from_address].append(t)
                 if t.to_address in wanted and t.to_address != t.from_address:
                     histories[t.to_address].append(t)
-            for a in need:
-                histories[a].sort(key=lambda t: t.position)
+            for a in need:  # sources answer in chain order, so each history is in order
                 nodes[a].degree = max(nodes[a].degree, len(histories[a]))
 
         next_pending: set[str] = set()

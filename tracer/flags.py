@@ -153,7 +153,11 @@ def detect_flags(
             if target and target[0] == "exchange":
                 forwards[t.asset].append((t, taint, target))
         labelled = own is not None and own[0] == "deposit"
-        if not labelled and not _sweeps_only(outcome.histories.get(address, []), address, role_of):
+        if (
+            forwards
+            and not labelled
+            and not _sweeps_only(outcome.histories.get(address, []), address, role_of)
+        ):
             forwards = {}
         if not forwards and not labelled:
             continue

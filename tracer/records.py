@@ -7,7 +7,7 @@ Amounts are integers in base units (wei, sun, satoshi, token base units) end to 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 #: ``kind`` values. ``native`` is a top-level transaction value transfer, ``internal`` a native
@@ -20,9 +20,13 @@ KINDS = ("native", "token", "internal", "utxo")
 _KIND_ORDER = {"native": 0, "utxo": 0, "token": 1, "internal": 2}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Transfer:
-    """One movement of one asset from one address to another, as observed on chain."""
+    """One movement of one asset from one address to another, as observed on chain.
+
+    Treat it as immutable (not frozen only because frozen dataclasses cost 6x more to build,
+    and sources build millions of them).
+    """
 
     chain: str
     asset: str  # token contract address (canonical form) or "native"
@@ -39,6 +43,7 @@ class Transfer:
     source: str = ""
     kind: str = "token"
     trace_address: str | None = None  # internal transfers: the trace path, e.g. "0,1"
+    _id: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def block_time(self) -> datetime:
@@ -47,11 +52,16 @@ class Transfer:
     @property
     def transfer_id(self) -> str:
         """Stable identity of the transfer: also the edge key in the graph."""
-        if self.kind == "token" or self.kind == "utxo":
-            return f"{self.tx_hash}:{self.log_index}"
-        if self.kind == "internal":
-            return f"{self.tx_hash}:trace:{self.trace_address or ''}"
-        return f"{self.tx_hash}:tx"
+        tid = self._id
+        if tid is None:
+            if self.kind == "token" or self.kind == "utxo":
+                tid = f"{self.tx_hash}:{self.log_index}"
+            elif self.kind == "internal":
+                tid = f"{self.tx_hash}:trace:{self.trace_address or ''}"
+            else:
+                tid = f"{self.tx_hash}:tx"
+            self._id = tid
+        return tid
 
     @property
     def position(self) -> tuple:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from tracer.bitcoin.factories import FACTORIES as BITCOIN_FACTORIES
 from tracer.sources.base import Source, SourceError
 
 
@@ -26,11 +27,29 @@ def _duckdb(chain: str, data=None, cache=None, **rest) -> Source:
     _unused("duckdb", rest)
     if data is None:
         raise SourceError("--data DIR is required with --source duckdb")
-    return BulkSource(data, chain=chain, cache_dir=cache)
+    source = BulkSource(data, chain=chain, cache_dir=cache or _writable_cache(data))
+    if source.index_status != "used":
+        source.build_index()  # built once, reused while the files are unchanged
+    return source
+
+
+def _writable_cache(data) -> str:
+    """``<data>/.tracer`` when the data directory is writable, else the user's cache folder."""
+    import os
+    from pathlib import Path
+
+    local = Path(data).expanduser() / ".tracer"
+    if os.access(local if local.exists() else Path(data).expanduser(), os.W_OK):
+        return str(local)
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return str(base / "tracer" / "index")
 
 
 FACTORIES: dict[str, Callable[..., Source]] = {
     "duckdb": _duckdb,
+    **BITCOIN_FACTORIES,  # esplora, bitcoin-core, bitcoin-etl (tracer/bitcoin, issue 6)
+    "rpc": lambda c, **o: __import__("tracer.sources.rpc", None, None, "_").factory(c, **o),
+    "etherscan": lambda c, **o: __import__("tracer.sources.etherscan", {}, {}, "_").factory(c, **o),
 }
 
 

@@ -25,7 +25,8 @@ class Source(Protocol):
         until: int | None = None,
     ) -> list[Transfer]:
         """Every transfer (any asset, in or out, failed ones included with ``success=False``)
-        touching one of ``addresses`` with block time in [since, until] (epoch seconds)."""
+        touching one of ``addresses`` with block time in [since, until] (epoch seconds), in
+        chain order (``Transfer.position``), each transfer once."""
         ...
 
     def degrees(

@@ -20,6 +20,8 @@ What becomes a :class:`~tracer.records.Transfer`:
 
 * ``native``: every transaction with ``value`` > 0 (from ``transactions``; when that table is
   absent, from the top-level call/create trace instead). Failed ones come with ``success=False``.
+  A contract creation (no ``to_address``) pays the new contract: ``receipt_contract_address``,
+  ``receipts.contract_address``, the top-level create trace, or keccak(rlp([sender, nonce])).
 * ``token``: every row of ``token_transfers`` (or Transfer log), zero values included (address
   poisoning sends zero-value transfers: the engine drops them and records it).
 * ``internal``: traces that move value to another address: ``call`` (not ``delegatecall``,
@@ -29,17 +31,22 @@ What becomes a :class:`~tracer.records.Transfer`:
   ``value``, already yielded as ``native``. An internal transfer is ``success=False`` when its
   trace failed (``status`` 0 / ``error``) or its transaction failed.
 
-Zero-value native and internal rows are dropped here (they are plain contract calls, most of all
+Rows exported twice (overlapping files) are returned once. Zero-value native and internal rows
+are dropped here (they are plain contract calls, most of all
 rows); zero-value token transfers are returned.
 
 A transaction is failed when ``transactions.receipt_status`` is 0, ``receipts.status`` is 0, or its
 top-level trace failed. All its transfers come with ``success=False``.
 
-Each call answers for a whole frontier in one SQL query. :meth:`BulkSource.build_index` writes a
-normalized copy of all transfers once into a DuckDB file (``<data_dir>/.tracer/`` by default),
-sorted by sender with an index sorted by receiver, so that a frontier lookup reads only the
-matching rows instead of scanning every file; the source uses it whenever it matches the files
-(same paths, sizes and modification times).
+Each call answers for a whole frontier in one SQL query (the frontier goes into a temp table).
+Without an index every query scans the export files: fine for small exports, seconds per hop for
+millions of rows. :meth:`BulkSource.build_index` writes a normalized copy of all transfers once
+into a DuckDB file (``<data_dir>/.tracer/`` or ``cache_dir``): table ``t`` sorted by a 64-bit key of
+the sender, ``to_idx`` (receiver key, row id, time) sorted by receiver key. A lookup scans only the
+integer key columns (row groups and vectors that cannot match are skipped) and reads the other
+columns for the matching rows only; it is tens to a few hundred milliseconds on 10M rows. The
+index is keyed by the paths, sizes and modification times of the export files; a source uses it
+when it matches and ignores it (``index_status == "stale"``) when the files changed.
 """
 
 from __future__ import annotations
@@ -105,6 +112,14 @@ _INDEX_COLUMNS = (
     "kind, asset, from_address, to_address, amount, decimals, tx_hash, log_index, block_number, "
     "ts, tx_index, success, trace_address"
 )
+# chain order inside SQL: block, transaction, kind (native, token, internal), log index, then the
+# trace path compared numerically (each step zero-padded to 6 digits); the hash breaks the ties
+# left when an export lacks transaction indexes
+_CHAIN_ORDER = (
+    "block_number, coalesce(tx_index, 0), kind, coalesce(log_index, 0), "
+    r"CASE WHEN trace_address IS NOT NULL THEN regexp_replace(regexp_replace(trace_address, "
+    r"'(\d+)', '00000\1', 'g'), '0*(\d{6})', '\1', 'g') END NULLS FIRST, tx_hash"
+)
 _INT_TYPES = {
     "TINYINT",
     "SMALLINT",
@@ -145,7 +160,9 @@ def _table_of(rel: Path) -> str | None:
     stem = _strip_ext(rel.name)
     if stem is None:
         return None
-    for part in (*rel.parts[:-1], stem):
+    # a directory named after the table, the file name, or its last dotted part
+    # ("crypto_ethereum.token_transfers-000000000001.parquet")
+    for part in (*rel.parts[:-1], stem, stem.rsplit(".", 1)[-1]):
         match = _TABLE_RE.match(part.lower())
         if match:
             return match.group(1)
@@ -244,6 +261,7 @@ class BulkSource:
         self._files: list[tuple[str, str, int, int]] = []  # (relpath, table, size, mtime_ns)
         self._tables: dict[str, _Table] = {}
         self._con = duckdb.connect()
+        self._con.execute("SET enable_progress_bar = false")
         try:
             self._con.execute("SET TimeZone = 'UTC'")
         except duckdb.Error:  # pragma: no cover - builds without ICU are UTC anyway
@@ -289,6 +307,11 @@ class BulkSource:
                 f"{self.data_dir} has no transfer table with rows (token_transfers, transactions, "
                 "traces or logs)"
             )
+
+    @property
+    def data_bytes(self) -> int:
+        """Total size of the export files: worth :meth:`build_index` above a few hundred MB."""
+        return sum(size for _, _, size, _ in self._files)
 
     def _rel(self, path: Path) -> str:
         return path.relative_to(self.data_dir).as_posix()
@@ -347,7 +370,7 @@ class BulkSource:
 
     @staticmethod
     def _addr(t: _Table, column: str, alias: str = "") -> str:
-        return f"lower({t.col(column, alias)})"
+        return f"nullif(lower({t.col(column, alias)}), '')"
 
     def _amount(self, t: _Table, column: str, alias: str = "") -> tuple[str, str]:
         """(exact decimal text, non-zero predicate) of a value column of any export type."""
@@ -478,7 +501,7 @@ class BulkSource:
             if creations:
                 to_options.append("c.contract")
                 join = (
-                    f"LEFT JOIN ({creations}) c ON {tx.col('to_address', 't')} IS NULL "
+                    f"LEFT JOIN ({creations}) c ON {to_options[0]} IS NULL "
                     f"AND c.h = {self._addr(tx, 'hash', 't')}"
                 )
             has_ts = tx.has("block_timestamp")
@@ -706,8 +729,10 @@ class BulkSource:
     def build_index(self, cache_dir=None, force: bool = False) -> Path:
         """Write all transfers, normalized, into a DuckDB file and use it from now on.
 
-        Table ``t`` holds one row per transfer sorted by sender (a 64-bit key of the address
-        first, so zone maps prune whole vectors); ``to_idx`` maps receivers to row ids of ``t``.
+        Table ``t`` holds one row per transfer sorted by sender (by ``fk``, the first 64 bits of
+        the address, so a frontier lookup scans one integer column, skips the row groups and
+        vectors that cannot match and reads the other columns only for matching rows);
+        ``to_idx`` (receiver key, row id, time) does the same for the receiving side.
         The file is keyed by the paths, sizes and modification times of the export files and
         rebuilt when they change. Returns its path.
         """
@@ -724,17 +749,24 @@ class BulkSource:
                 self._attach_index(path)
                 if self.index_status == "used":
                     return path
+            tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
                 for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
                     leftover.unlink(missing_ok=True)
                 self._write_index(tmp)
                 os.replace(tmp, path)
-            except SourceError:
-                raise
-            except (duckdb.Error, OSError) as error:
+            except (SourceError, duckdb.Error, OSError) as error:
+                for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+                    leftover.unlink(missing_ok=True)
+                if isinstance(error, SourceError):
+                    raise
                 raise SourceError(f"cannot build index {path}: {_one_line(error)}") from None
+            finally:
+                try:
+                    (path.parent / "spill").rmdir()
+                except OSError:
+                    pass
             self._attach_index(path)
             if self.index_status != "used":  # pragma: no cover - just written
                 raise SourceError(f"index {path} was written but cannot be used")
@@ -838,93 +870,94 @@ class BulkSource:
         if not frontier:
             return []
         with self._lock:
+            window, params = self._window(since, until, "ts")
             if self.index_status == "used":
-                window, params = self._window(since, until, "ts")
-                sql = f"""SELECT {_INDEX_COLUMNS} FROM ix.t
+                # both sides by 64-bit address key: the sender side is contiguous in ``t``, the
+                # receiver side comes through ``to_idx``; the rows are then read by row id
+                rows_sql = f"""SELECT {_INDEX_COLUMNS} FROM ix.t
                     WHERE rowid IN (SELECT t.rowid FROM ix.t t JOIN _f ON t.fk = _f.k
                                     UNION ALL
                                     SELECT i.rid FROM ix.to_idx i JOIN _f ON i.k = _f.k)
                     {window}"""
             else:
-                window, params = self._window(since, until, "ts")
-                sql = f"SELECT * FROM ({self._normalized_sql(frontier=True)}) WHERE true {window}"
+                rows_sql = (
+                    f"SELECT * FROM ({self._normalized_sql(frontier=True)}) WHERE true {window}"
+                )
+            sql = f"SELECT * FROM ({rows_sql}) ORDER BY {_CHAIN_ORDER}"
             self._load_frontier(frontier)
             rows = self._run(sql, params)
         return self._to_transfers(rows, set(frontier))
 
     def _to_transfers(self, rows: list[tuple], frontier: set[str]) -> list[Transfer]:
+        """Rows (already in chain order) to records; exact address check; duplicates dropped."""
         chain, source, native_decimals = self.chain, self.source, self.native_decimals
-        keyed = {}
-        for (
-            kind,
-            asset,
-            sender,
-            receiver,
-            amount,
-            decimals,
-            tx_hash,
-            log_index,
-            block,
-            ts,
-            tx_index,
-            success,
-            trace_address,
-        ) in rows:
+        kinds, seen, out = _KINDS, set(), []
+        append = out.append
+        for row in rows:
+            (
+                kind,
+                asset,
+                sender,
+                receiver,
+                amount,
+                decimals,
+                tx_hash,
+                log_index,
+                block,
+                ts,
+                tx_index,
+                success,
+                trace_address,
+            ) = row
             if receiver is None:
                 if kind != 0 or trace_address is None:
                     continue  # destination unknown: a creation without receipt, trace or nonce
                 receiver = _create_address(sender, int(trace_address))  # the nonce rode along
             if sender not in frontier and receiver not in frontier:
-                continue  # 64-bit key collision, or the computed creation address
+                continue  # a 64-bit key collision, or the computed creation address
             if kind == 0:
                 trace_address = None
+            identity = (kind, tx_hash, log_index, trace_address)
+            if identity in seen:
+                continue  # the same row exported twice
+            seen.add(identity)
             try:
-                value = _parse_amount(amount)
-            except (ValueError, InvalidOperation, TypeError):
-                raise SourceError(
-                    f"{self.data_dir.name}: unparseable value {amount!r} in transaction {tx_hash}"
-                ) from None
-            kind_name = _KINDS[kind]
-            trace_key = (
-                tuple(int(p) for p in trace_address.split(",") if p.strip().isdigit())
-                if trace_address
-                else ()
+                value = int(amount)
+            except (TypeError, ValueError):
+                try:
+                    value = _parse_amount(amount)
+                except (TypeError, ValueError, InvalidOperation):
+                    raise SourceError(
+                        f"{self.data_dir.name}: unparseable value {amount!r} in transaction "
+                        f"{tx_hash}"
+                    ) from None
+            append(
+                Transfer(
+                    chain,
+                    asset,
+                    sender,
+                    receiver,
+                    value,
+                    native_decimals if kind != 1 else decimals,
+                    tx_hash,
+                    log_index,
+                    block,
+                    ts or 0,
+                    tx_index or 0,
+                    success,
+                    source,
+                    kinds[kind],
+                    trace_address,
+                )
             )
-            record = Transfer(
-                chain=chain,
-                asset=asset,
-                from_address=sender,
-                to_address=receiver,
-                amount=value,
-                decimals=native_decimals if asset == "native" else decimals,
-                tx_hash=tx_hash,
-                log_index=log_index,
-                block_number=block,
-                timestamp=ts or 0,
-                tx_index=tx_index or 0,
-                success=bool(success),
-                source=source,
-                kind=kind_name,
-                trace_address=trace_address,
-            )
-            order = (
-                block,
-                tx_index or 0,
-                kind,
-                log_index or 0,
-                trace_key,
-                tx_hash,
-                sender,
-                receiver or "",
-                asset,
-            )
-            keyed[record.transfer_id] = (order, record)  # duplicate export rows collapse
-        return [record for _, record in sorted(keyed.values(), key=lambda item: item[0])]
+        return out
 
     def degrees(
         self, addresses: Collection[str], since: int | None = None, until: int | None = None
     ) -> dict[str, int]:
-        """Number of transfers (as :meth:`transfers` returns them) touching each address."""
+        """Number of transfers (as :meth:`transfers` returns them) touching each address, keyed by
+        the lower-cased address. With the index, rows are matched by the 64-bit address key and
+        rows exported twice count twice: an upper bound for the fan-out guard."""
         frontier = self._frontier(addresses)
         counts = dict.fromkeys(frontier, 0)
         if not frontier:
