@@ -92,7 +92,7 @@ def run_naive(data: Path) -> dict:
         ],
     ):
         cols = batch.to_pydict()
-        for tok, f, t, v, h, li, b, ts in zip(*cols.values()):
+        for tok, f, t, v, h, li, b, ts in zip(*cols.values(), strict=True):
             G.add_edge(
                 f,
                 t,
@@ -108,7 +108,7 @@ def run_naive(data: Path) -> dict:
 
     def history(a):
         out = []
-        for u, v, k, d in list(G.in_edges(a, keys=True, data=True)) + list(
+        for u, v, _k, d in list(G.in_edges(a, keys=True, data=True)) + list(
             G.out_edges(a, keys=True, data=True)
         ):
             out.append(
