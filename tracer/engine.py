@@ -99,6 +99,36 @@ class TraceOutcome:
         return into
 
 
+@dataclass(frozen=True)
+class LedgerJob:
+    """One address's ledger replay: everything :func:`run_ledgers` needs, nothing shared."""
+
+    address: str
+    history: list[Transfer]
+    tainted_in: dict[str, Taint]
+    seed: bool
+    hop: int
+
+
+LedgerRunner = Callable[[list[LedgerJob], TraceParams], dict[str, LedgerResult]]
+
+
+def run_jobs(jobs: list[LedgerJob], params: TraceParams) -> dict[str, LedgerResult]:
+    """Replay ledgers in this process (the default runner)."""
+    return {
+        j.address: run_ledgers(
+            j.address,
+            j.history,
+            j.tainted_in,
+            params.policy,
+            seed=j.seed,
+            seed_assets=params.seed_assets,
+            hop=j.hop,
+        )
+        for j in jobs
+    }
+
+
 RoleLookup = Callable[[str], "str | None"]  # address -> engine role from labels, or None
 Progress = Callable[[int, int, int], None]  # (round, frontier size, edges so far)
 
@@ -109,8 +139,13 @@ def trace(
     params: TraceParams,
     role_of: RoleLookup = lambda a: None,
     progress: Progress | None = None,
+    ledger_runner: LedgerRunner | None = None,
 ) -> TraceOutcome:
-    """Trace forward from ``seeds`` (canonical addresses on ``source.chain``)."""
+    """Trace forward from ``seeds`` (canonical addresses on ``source.chain``).
+
+    ``ledger_runner`` replays a round's ledgers somewhere else (e.g. as a Spark job); by
+    default they run in this process with :func:`run_jobs`.
+    """
     seeds = sorted(set(seeds))
     if not seeds:
         raise TraceInputError("no seed addresses")
@@ -170,18 +205,15 @@ def trace(
                 nodes[a].degree = max(nodes[a].degree, len(histories[a]))
 
         next_pending: set[str] = set()
+        jobs = [
+            LedgerJob(a, histories[a], dict(tainted_in[a]), nodes[a].seed, nodes[a].hop)
+            for a in expand
+        ]
+        results = ledger_runner(jobs, params) if ledger_runner else run_jobs(jobs, params)
         for address in expand:
             node = nodes[address]
             old = node.result
-            res = run_ledgers(
-                address,
-                histories[address],
-                tainted_in[address],
-                params.policy,
-                seed=node.seed,
-                seed_assets=params.seed_assets,
-                hop=node.hop,
-            )
+            res = results[address]
             node.result = res
             old_out = old.out if old else {}
             for tid in sorted(set(old_out) | set(res.out)):
