@@ -8,3 +8,12 @@ def trace(*args, **kwargs):
     from tracer.api import trace as _trace
 
     return _trace(*args, **kwargs)
+
+
+def __getattr__(name: str):
+    """``tracer.TraceInputError`` and friends without importing the whole API at start-up."""
+    if name in ("TraceInputError", "TraceResult", "load_case"):
+        import tracer.api
+
+        return getattr(tracer.api, name)
+    raise AttributeError(name)
