@@ -167,10 +167,10 @@ class TronBulkSource:
         self._tables: dict[str, _Table] = {}
         self._tokens: dict[str, tuple[str, int | None]] = {}
         self._con = duckdb.connect()
-try:  # Jupyter without ipywidgets rejects this setting; the bar is off there anyway
-    self._con.execute("SET enable_progress_bar = false")
-except duckdb.Error:
-    pass
+        try:  # Jupyter without ipywidgets rejects this setting; the bar is off there anyway
+            self._con.execute("SET enable_progress_bar = false")
+        except duckdb.Error:
+            pass
         try:
             self._discover()
             self._open_tables()
