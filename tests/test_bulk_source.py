@@ -946,3 +946,256 @@ def test_non_evm_chain_is_refused(tmp_path):
     _etl_export(tmp_path, "csv")
     with pytest.raises(SourceError):
         BulkSource(tmp_path, chain="bitcoin")
+
+
+# --------------------------------------------------------------------------- index vs scanning
+
+
+def _pair(folder: Path, cache: Path) -> tuple[BulkSource, BulkSource]:
+    """The same export read by scanning and through a freshly built index."""
+    scan = BulkSource(folder, cache_dir=cache / "none")
+    indexed = BulkSource(folder, cache_dir=cache / "ix")
+    indexed.build_index()
+    assert scan.index_status == "none" and indexed.index_status == "used"
+    return scan, indexed
+
+
+def _everyone(source: BulkSource) -> list[str]:
+    """Every address of the export, computed creation addresses included (from the index)."""
+    rows = source._con.execute(
+        f"SELECT DISTINCT a FROM (SELECT from_address a FROM ({source._normalized_sql(False)}) "
+        f"UNION SELECT to_address FROM ({source._normalized_sql(False)})) WHERE a IS NOT NULL"
+    ).fetchall()
+    every = source.transfers([r[0] for r in rows])
+    return sorted({t.from_address for t in every} | {t.to_address for t in every})
+
+
+def _assert_same(scan, indexed, everyone, windows=((None, None),), k=25, direct=25) -> None:
+    """Same transfers (all fields, chain order) for everyone at once, for a spread sample of
+    ``k`` addresses one by one (``direct`` of them against their own scanning query, the others
+    against the rows of everyone) and for overlapping frontiers; degrees as the rows count."""
+    step = max(1, len(everyone) // k)
+    sample = everyone[::step]
+    for since, until in windows:
+        every = scan.transfers(everyone, since, until)
+        assert indexed.transfers(everyone, since, until) == every
+        degrees = indexed.degrees(everyone, since, until)
+        for i, address in enumerate(sample):
+            got = indexed.transfers({address}, since, until)
+            if i < direct:
+                assert got == scan.transfers({address}, since, until), address
+            else:
+                assert got == [t for t in every if address in (t.from_address, t.to_address)]
+            assert indexed.degrees({address}, since, until) == {address: len(got)}
+            assert degrees[address] == len(got), address
+    for i in range(0, len(everyone), max(1, len(everyone) // 3)):  # overlapping frontiers
+        frontier = set(everyone[i : i + 7 * step : step])
+        assert indexed.transfers(frontier) == scan.transfers(frontier)
+
+
+def test_index_matches_scanning_on_the_sandbox(tmp_path):
+    from tracer.sandbox import SANDBOX_DIR
+
+    folder = tmp_path / "sandbox"
+    shutil.copytree(SANDBOX_DIR, folder, ignore=shutil.ignore_patterns(".*"))
+    scan, indexed = _pair(folder, tmp_path)
+    everyone = _everyone(indexed)
+    times = sorted({t.timestamp for t in indexed.transfers(everyone)})
+    middle = times[len(times) // 2]
+    _assert_same(scan, indexed, everyone, ((None, None), (times[3], middle)), k=40, direct=2)
+    assert indexed._index.meta["address_mode"] == "bytes20"
+    assert indexed._index.meta["hash_mode"] == "bytes32"
+
+
+# every awkward value: at and around 2^64 and 2^128, the largest uint256, text the database
+# cannot cast (scientific, hex) and duplicates exported twice
+E = "0x" + "0e" * 20
+MIXED_VALUES = [
+    0,
+    1,
+    2**64 - 1,
+    2**64,
+    2**64 + 5,
+    2**128 - 1,
+    2**128,
+    2**200 + 7,
+    HUGE,
+    "1.5e3",
+    "0x10",
+    "00042",
+]
+
+
+def _mixed_export(folder: Path) -> Path:
+    """ethereum-etl CSV: overlapping token files, a self-transfer, a block without a time, a
+    missing log index, creations with a computed and a receipt-given contract address."""
+    folder.mkdir(parents=True, exist_ok=True)
+    blocks = [(b, _ts(b)) for b in range(100, 110)]
+    _write(folder, "blocks", [{"number": b, "timestamp": ts} for b, ts in blocks], "csv")
+    tokens = []
+    for i, value in enumerate(MIXED_VALUES):
+        sender, receiver = (A, B) if i % 2 else (B, C)
+        tokens.append((T if i % 3 else U, sender, receiver, value, _h(50 + i), i, 100 + i % 9))
+    tokens.append((T, D, D, 12, _h(70), 0, 104))  # to itself
+    tokens.append((T, A.upper().replace("0X", "0x"), E, 3, _h(71), "", 103))  # no log index
+    tokens.append((U, E, A, 8, _h(72), 1, 110))  # block 110 has no time
+    header = (
+        "token_address", "from_address", "to_address", "value", "transaction_hash", "log_index",
+        "block_number",
+    )  # fmt: skip
+    rows = [dict(zip(header, r, strict=True)) for r in tokens]
+    _write(folder, "token_transfers_000", rows[:9], "csv")
+    _write(folder, "token_transfers_001", rows[6:], "csv")  # rows 6-8 exported twice
+    _write(
+        folder,
+        "tokens",
+        [{"address": T, "decimals": 6}, {"address": U, "decimals": 18}],
+        "csv",
+    )
+    _write(
+        folder,
+        "transactions",
+        [
+            {"hash": _h(90), "nonce": 0, "transaction_index": 0, "from_address": A,
+             "to_address": "", "value": "5", "block_number": 101},
+            {"hash": _h(91), "nonce": 7, "transaction_index": 1, "from_address": B,
+             "to_address": "", "value": str(2**70), "block_number": 101},
+            {"hash": _h(92), "nonce": 1, "transaction_index": 2, "from_address": C,
+             "to_address": A, "value": str(HUGE), "block_number": 102},
+        ],
+        "csv",
+    )  # fmt: skip
+    _write(
+        folder,
+        "receipts",
+        [
+            {"transaction_hash": _h(90), "contract_address": "", "status": 1},
+            {"transaction_hash": _h(91), "contract_address": N, "status": 1},
+            {"transaction_hash": _h(92), "contract_address": "", "status": 0},
+        ],
+        "csv",
+    )
+    _write(
+        folder,
+        "traces",
+        [
+            {"transaction_hash": _h(92), "transaction_index": 2, "block_number": 102,
+             "from_address": A, "to_address": D, "value": "9", "trace_type": "call",
+             "call_type": "call", "trace_address": ta, "status": 1}
+            for ta in ("10", "2", "0,1", "0")
+        ],
+        "csv",
+    )  # fmt: skip
+    return folder
+
+
+def test_index_matches_scanning_on_mixed_values(tmp_path):
+    scan, indexed = _pair(_mixed_export(tmp_path / "mixed"), tmp_path)
+    windows = ((None, None), (_ts(102), None), (None, _ts(104)))
+    _assert_same(scan, indexed, _everyone(indexed), windows)
+    amounts = {t.amount for t in indexed.transfers(_everyone(indexed))}
+    expected = {int(v) if isinstance(v, int) else None for v in MIXED_VALUES} - {None}
+    assert expected | {1500, 16, 42} <= amounts
+    got = {t.transfer_id: t for t in indexed.transfers({A, D, E})}
+    assert got[f"{_h(90)}:tx"].to_address not in ("", None)  # keccak(rlp([A, 0]))
+    assert got[f"{_h(92)}:tx"].amount == HUGE and not got[f"{_h(92)}:tx"].success
+    assert got[f"{_h(72)}:1"].timestamp == 0 and got[f"{_h(71)}:None"].log_index is None
+    assert _h(72) not in {t.tx_hash for t in indexed.transfers({A}, since=0)}  # no block time
+    internal = [t.trace_address for t in got.values() if t.kind == "internal"]
+    assert internal == ["0", "0,1", "2", "10"]
+    # rows exported twice come once, and count once
+    assert len(indexed.transfers({B})) == indexed.degrees({B})[B]
+    assert scan.degrees({B})[B] > indexed.degrees({B})[B]
+
+
+def test_index_text_mode_for_addresses_and_hashes_that_are_not_hex(tmp_path):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    (folder / "token_transfers.csv").write_text(
+        "token_address,from_address,to_address,value,transaction_hash,log_index,block_number\n"
+        f"{T},alice,Bob,5,tx-1,0,100\n"
+        f"{T},bob,{A},{HUGE},tx-2,1,101\n"
+        f"{T},{A},alice,{2**64},tx-3,0,102\n"
+    )
+    scan, indexed = _pair(folder, tmp_path)
+    _assert_same(scan, indexed, _everyone(indexed))
+    assert indexed._index.meta["address_mode"] == "text"
+    assert indexed._index.meta["hash_mode"] == "text"
+    assert [t.tx_hash for t in indexed.transfers({"BOB"})] == ["tx-1", "tx-2"]
+    assert indexed.transfers({"alic", "alicee", "x" * 99}) == []
+
+
+def test_unparseable_value_through_the_index(tmp_path):
+    (tmp_path / "token_transfers.csv").write_text(
+        "token_address,from_address,to_address,value,transaction_hash,log_index,block_number\n"
+        f"{T},{A},{B},lots,{_h(1)},0,100\n{T},{C},{D},7,{_h(2)},0,100\n"
+    )
+    src = BulkSource(tmp_path)
+    src.build_index()  # the index builds; the bad row fails when it is asked for
+    assert [t.amount for t in src.transfers({C})] == [7]
+    with pytest.raises(SourceError) as excinfo:
+        src.transfers({A})
+    assert "lots" in _one_line_error(excinfo)
+
+
+def test_max_degree_index_and_scan(tmp_path):
+    scan, indexed = _pair(_mixed_export(tmp_path / "mixed"), tmp_path)
+    everyone = _everyone(indexed)
+    degrees = indexed.degrees(everyone)
+    every = indexed.transfers(everyone)
+    for limit in (0, 1, 3, 5, 100):
+        # (a computed creation address has no rows of its own: degree 0)
+        quiet = {a for a in everyone if 0 < degrees[a] <= limit}
+        expected = [t for t in every if t.from_address in quiet or t.to_address in quiet]
+        assert indexed.transfers(everyone, max_degree=limit) == expected, limit
+        frontier = {A, D}
+        want = [
+            t
+            for t in indexed.transfers(frontier)
+            if {t.from_address, t.to_address} & quiet & frontier
+        ]
+        assert indexed.transfers(frontier, max_degree=limit) == want
+    # windowed: counted inside the window, as degrees() counts
+    since = _ts(103)
+    windowed = indexed.degrees(everyone, since=since)
+    for limit in (0, 2, 4):
+        quiet = {a for a in everyone if 0 < windowed[a] <= limit}
+        expected = [
+            t for t in indexed.transfers(everyone, since=since)
+            if t.from_address in quiet or t.to_address in quiet
+        ]  # fmt: skip
+        assert indexed.transfers(everyone, since=since, max_degree=limit) == expected
+    # scanning honours it too (its degrees count rows exported twice: pick addresses without)
+    assert scan.transfers({C, D}, max_degree=1) == indexed.transfers({C, D}, max_degree=1)
+    assert scan.transfers({A}, max_degree=0) == [] == indexed.transfers({A}, max_degree=0)
+
+
+def test_broken_or_legacy_index_files(tmp_path):
+    folder = _etl_export(tmp_path / "etl", "csv")
+    src = BulkSource(folder)
+    path = src._default_index_path()
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not an index" * 10)
+    legacy = path.with_suffix(".duckdb")
+    legacy.write_bytes(b"an index of an earlier version")
+    orphan = path.with_name(path.name + ".tmp-999999999")  # a build killed half-way
+    orphan.write_bytes(b"half")
+    again = BulkSource(folder)
+    assert again.index_status == "unreadable"
+    assert again.build_index() == path and again.index_status == "used"
+    assert not legacy.exists() and not orphan.exists()
+    assert _summary(again.transfers({A})) == _expected_for({A})
+    assert not [p for p in path.parent.iterdir() if p != path]  # no temporary files left
+    again.close()
+    src.close()
+
+
+def test_max_degree_unknown_addresses(tmp_path):
+    folder = _etl_export(tmp_path / "etl", "csv")
+    src = BulkSource(folder)
+    src.build_index()
+    nobody = "0x" + "00" * 20
+    assert src.transfers({nobody}, max_degree=5) == []
+    assert src.transfers({nobody}, since=0, max_degree=5) == []
+    assert src.degrees({nobody}, since=0) == {nobody: 0}
+    assert src.transfers({nobody, A}, since=0, max_degree=100) == src.transfers({A}, since=0)

@@ -26,7 +26,8 @@ class Source(Protocol):
     ) -> list[Transfer]:
         """Every transfer (any asset, in or out, failed ones included with ``success=False``)
         touching one of ``addresses`` with block time in [since, until] (epoch seconds), in
-        chain order (``Transfer.position``), each transfer once."""
+        chain order (``Transfer.position``), each transfer once. Optional keyword (sources
+        that offer it, e.g. duckdb): ``max_degree``, above which an address contributes no rows."""
         ...
 
     def degrees(

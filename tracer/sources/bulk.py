@@ -38,15 +38,16 @@ rows); zero-value token transfers are returned.
 A transaction is failed when ``transactions.receipt_status`` is 0, ``receipts.status`` is 0, or its
 top-level trace failed. All its transfers come with ``success=False``.
 
-Each call answers for a whole frontier in one SQL query (the frontier goes into a temp table).
-Without an index every query scans the export files: fine for small exports, seconds per hop for
-millions of rows. :meth:`BulkSource.build_index` writes a normalized copy of all transfers once
-into a DuckDB file (``<data_dir>/.tracer/`` or ``cache_dir``): table ``t`` sorted by a 64-bit key of
-the sender, ``to_idx`` (receiver key, row id, time) sorted by receiver key. A lookup scans only the
-integer key columns (row groups and vectors that cannot match are skipped) and reads the other
-columns for the matching rows only; it is tens to a few hundred milliseconds on 10M rows. The
-index is keyed by the paths, sizes and modification times of the export files; a source uses it
-when it matches and ignores it (``index_status == "stale"``) when the files changed.
+Each call answers for a whole frontier at once. Without an index every call is one SQL query
+that scans the export files (the frontier goes into a temp table): fine for small exports,
+seconds per hop for millions of rows. :meth:`BulkSource.build_index` has DuckDB normalize all
+transfers once into an index file (``<data_dir>/.tracer/`` or ``cache_dir``; layout in
+:mod:`tracer.sources.bulk_index`): a sorted address dictionary, CSR offsets, and fixed-width
+records sorted by sender and by receiver. A frontier is then a binary search plus one read per
+address (no SQL), a degree a difference of offsets: a round of a few thousand addresses and tens of
+thousands of rows takes milliseconds plus building the records. The index is keyed by the paths,
+sizes and modification times of the export files; a source uses it when it matches and ignores it
+(``index_status == "stale"``) when the files changed.
 """
 
 from __future__ import annotations
@@ -61,10 +62,12 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 from tracer.chains import CHAINS
 from tracer.records import Transfer
 from tracer.sources.base import SourceError
+from tracer.sources.bulk_index import TS_NULL, BulkIndex, IndexFormatError, select, write_index
 from tracer.sources.evm_logs import TRANSFER_TOPIC
 
 TABLES = ("token_transfers", "transactions", "receipts", "blocks", "traces", "tokens", "logs")
@@ -107,11 +110,7 @@ REQUIRED = {
 _TABLE_RE = re.compile(r"^(" + "|".join(TABLES) + r")(?:[-_.].*)?$")
 _EXTENSIONS = (".csv.gz", ".csv.zst", ".csv", ".parquet")
 _KINDS = ("native", "token", "internal")
-INDEX_VERSION = 1
-_INDEX_COLUMNS = (
-    "kind, asset, from_address, to_address, amount, decimals, tx_hash, log_index, block_number, "
-    "ts, tx_index, success, trace_address"
-)
+INDEX_VERSION = 2
 # chain order inside SQL: block, transaction, kind (native, token, internal), log index, then the
 # trace path compared numerically (each step zero-padded to 6 digits); the hash breaks the ties
 # left when an export lacks transaction indexes
@@ -210,6 +209,22 @@ def _create_address(sender: str, nonce: int) -> str:
     return "0x" + keccak(bytes([0xC0 + len(payload)]) + payload)[12:].hex()
 
 
+def _remove_orphans(path: Path) -> None:
+    """Temporary index files left by builds whose process is gone (killed, crashed)."""
+    if os.name != "posix":  # os.kill(pid, 0) is a probe on POSIX only
+        return
+    for leftover in path.parent.glob(f"{path.name}.tmp-*"):
+        pid = leftover.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            leftover.unlink(missing_ok=True)
+        except OSError:  # alive (another user's) or unknown: leave it
+            pass
+
+
 class _Table:
     """One logical table: its files, its DuckDB view and its columns (lower name -> (name, type))."""
 
@@ -256,6 +271,7 @@ class BulkSource:
         self.warnings: list[str] = []
         self.index_path: Path | None = None
         self.index_status = "none"  # none | used | stale | unreadable
+        self._index: BulkIndex | None = None
         self._lock = threading.RLock()
         self._hashes: dict[tuple, str] = {}
         self._files: list[tuple[str, str, int, int]] = []  # (relpath, table, size, mtime_ns)
@@ -702,37 +718,39 @@ class BulkSource:
 
     def _default_index_path(self) -> Path:
         tag = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:12]
-        return self.cache_dir / f"bulk-index-{tag}.duckdb"
+        return self.cache_dir / f"bulk-index-{tag}.idx"
 
     def _attach_index(self, path: Path | None = None) -> None:
         path = path or self._default_index_path()
         if not path.is_file():
             return
         try:
-            self._con.execute(f"ATTACH {_lit(str(path))} AS ix (READ_ONLY)")
-        except duckdb.Error:
+            index = BulkIndex(path)
+        except (IndexFormatError, OSError):
             self.index_status = "unreadable"
             return
-        try:
-            meta = dict(self._con.execute("SELECT key, value FROM ix.meta").fetchall())
-        except duckdb.Error:
-            meta = {}
-        if meta.get("key") != self._index_key():
-            self._con.execute("DETACH ix")
-            self.index_status = "stale" if meta else "unreadable"
+        if index.meta.get("key") != self._index_key():
+            index.close()
+            self.index_status = "stale"
             return
-        for entry in json.loads(meta.get("files", "[]")):
+        for entry in index.meta.get("files", []):
             self._hashes[(entry["path"], entry["bytes"], entry["mtime_ns"])] = entry["sha256"]
+        self._index = index
         self.index_path = path
         self.index_status = "used"
 
-    def build_index(self, cache_dir=None, force: bool = False) -> Path:
-        """Write all transfers, normalized, into a DuckDB file and use it from now on.
+    def _detach_index(self) -> None:
+        if self._index is not None:
+            self._index.close()
+        self._index, self.index_status, self.index_path = None, "none", None
 
-        Table ``t`` holds one row per transfer sorted by sender (by ``fk``, the first 64 bits of
-        the address, so a frontier lookup scans one integer column, skips the row groups and
-        vectors that cannot match and reads the other columns only for matching rows);
-        ``to_idx`` (receiver key, row id, time) does the same for the receiving side.
+    def build_index(self, cache_dir=None, force: bool = False) -> Path:
+        """Write all transfers, normalized, into an index file and use it from now on.
+
+        DuckDB reads the exports once, resolves creation receivers, drops rows exported twice
+        and sorts; the file (:mod:`tracer.sources.bulk_index`) holds the address dictionary, CSR
+        offsets and fixed-width records sorted by sender and by receiver, so a frontier lookup
+        is a binary search and one read per address, and a degree is a difference of offsets.
         The file is keyed by the paths, sizes and modification times of the export files and
         rebuilt when they change. Returns its path.
         """
@@ -743,36 +761,37 @@ class BulkSource:
             if self.index_status == "used" and self.index_path == path and not force:
                 return path
             if self.index_status == "used":
-                self._con.execute("DETACH ix")
-                self.index_status, self.index_path = "none", None
+                self._detach_index()
             elif path.is_file() and not force:
                 self._attach_index(path)
                 if self.index_status == "used":
                     return path
             tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+            spill = path.parent / f"spill-{os.getpid()}"
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-                    leftover.unlink(missing_ok=True)
-                self._write_index(tmp)
+                _remove_orphans(path)
+                tmp.unlink(missing_ok=True)
+                self._write_index(tmp, spill)
                 os.replace(tmp, path)
-            except (SourceError, duckdb.Error, OSError) as error:
-                for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-                    leftover.unlink(missing_ok=True)
-                if isinstance(error, SourceError):
-                    raise
-                raise SourceError(f"cannot build index {path}: {_one_line(error)}") from None
+            except BaseException as error:
+                tmp.unlink(missing_ok=True)
+                if isinstance(error, (duckdb.Error, OSError)):
+                    raise SourceError(f"cannot build index {path}: {_one_line(error)}") from None
+                raise
             finally:
                 try:
-                    (path.parent / "spill").rmdir()
+                    spill.rmdir()
                 except OSError:
                     pass
+            # the DuckDB-file index of earlier versions, if any, is superseded
+            path.with_suffix(".duckdb").unlink(missing_ok=True)
             self._attach_index(path)
             if self.index_status != "used":  # pragma: no cover - just written
                 raise SourceError(f"index {path} was written but cannot be used")
             return path
 
-    def _write_index(self, tmp: Path) -> None:
+    def _write_index(self, tmp: Path, spill: Path) -> None:
         con = self._con
         files = [
             {
@@ -784,44 +803,22 @@ class BulkSource:
             }
             for rel, table, size, mtime in self._files
         ]
-        key = "TRY_CAST('0x' || substr({0}, 3, 16) AS UBIGINT)"
-        con.execute(f"ATTACH {_lit(str(tmp))} AS ixb")
+        meta = {
+            "key": self._index_key(),
+            "version": INDEX_VERSION,
+            "layout": self._layout(),
+            "files": files,
+            "warnings": list(self.warnings),
+        }
         try:
-            # random access into dictionary-FSST strings costs a whole segment per row
-            con.execute("SET disabled_compression_methods = 'dict_fsst'")
-            spill = tmp.parent / "spill"
             con.execute(f"SET temp_directory = {_lit(str(spill))}")
-            con.execute(
-                f"""CREATE TABLE ixb.t AS
-                SELECT {key.format("from_address")} AS fk, {_INDEX_COLUMNS}
-                FROM ({self._normalized_sql(frontier=False)})
-                ORDER BY fk, block_number, tx_index, kind, log_index, tx_hash, trace_address"""
-            )
-            con.execute(
-                f"""CREATE TABLE ixb.to_idx AS
-                SELECT {key.format("to_address")} AS k, rowid AS rid, ts,
-                       from_address = to_address AS self
-                FROM ixb.t ORDER BY k, rid"""
-            )
-            rows = con.execute("SELECT count(*) FROM ixb.t").fetchone()[0]
-            meta = {
-                "key": self._index_key(),
-                "version": str(INDEX_VERSION),
-                "layout": self._layout(),
-                "rows": str(rows),
-                "files": json.dumps(files),
-                "warnings": json.dumps(self.warnings),
-            }
-            con.execute("CREATE TABLE ixb.meta (key VARCHAR, value VARCHAR)")
-            con.executemany("INSERT INTO ixb.meta VALUES (?, ?)", list(meta.items()))
-        except duckdb.Error as error:
+            write_index(con, self._normalized_sql(frontier=False), tmp, meta, _create_address)
+        except (duckdb.Error, IndexFormatError) as error:
             raise SourceError(
                 f"cannot build index from {self.data_dir}: {_one_line(error)}"
             ) from None
         finally:
-            con.execute("RESET disabled_compression_methods")
             con.execute("RESET temp_directory")
-            con.execute("DETACH ixb")
 
     # ------------------------------------------------------------------ queries
 
@@ -832,8 +829,7 @@ class BulkSource:
 
     def _load_frontier(self, addresses: list[str]) -> None:
         self._con.execute(
-            "CREATE OR REPLACE TEMP TABLE _f AS SELECT a, "
-            "TRY_CAST('0x' || substr(a, 3, 16) AS UBIGINT) AS k FROM (SELECT unnest($1::VARCHAR[]) AS a)",
+            "CREATE OR REPLACE TEMP TABLE _f AS SELECT a FROM (SELECT unnest($1::VARCHAR[]) AS a)",
             [addresses],
         )
 
@@ -863,30 +859,79 @@ class BulkSource:
         addresses: Collection[str],
         since: int | None = None,
         until: int | None = None,
+        max_degree: int | None = None,
     ) -> list[Transfer]:
         """Every transfer in or out of any of ``addresses`` with block time in [since, until],
-        failed ones included with ``success=False``, in chain order. One query for the frontier."""
+        failed ones included with ``success=False``, in chain order. With ``max_degree``, an
+        address with more transfers than that (as :meth:`degrees` counts them, same window)
+        contributes no rows (a transfer between it and another, quieter address of the frontier
+        is still returned). One index lookup, or one query, for the whole frontier."""
         frontier = self._frontier(addresses)
         if not frontier:
             return []
         with self._lock:
             window, params = self._window(since, until, "ts")
-            if self.index_status == "used":
-                # both sides by 64-bit address key: the sender side is contiguous in ``t``, the
-                # receiver side comes through ``to_idx``; the rows are then read by row id
-                rows_sql = f"""SELECT {_INDEX_COLUMNS} FROM ix.t
-                    WHERE rowid IN (SELECT t.rowid FROM ix.t t JOIN _f ON t.fk = _f.k
-                                    UNION ALL
-                                    SELECT i.rid FROM ix.to_idx i JOIN _f ON i.k = _f.k)
-                    {window}"""
-            else:
-                rows_sql = (
-                    f"SELECT * FROM ({self._normalized_sql(frontier=True)}) WHERE true {window}"
-                )
+            if self._index is not None:
+                return self._index_transfers(frontier, since, until, max_degree)
+            if max_degree is not None:
+                counts = self.degrees(frontier, since, until)
+                frontier = [a for a in frontier if counts[a] <= max_degree]
+                if not frontier:
+                    return []
+            rows_sql = f"SELECT * FROM ({self._normalized_sql(frontier=True)}) WHERE true {window}"
             sql = f"SELECT * FROM ({rows_sql}) ORDER BY {_CHAIN_ORDER}"
             self._load_frontier(frontier)
             rows = self._run(sql, params)
         return self._to_transfers(rows, set(frontier))
+
+    def _in_window(self, recs, since, until):
+        if since is None and until is None:
+            return recs
+        ts = recs["ts"]
+        mask = ts != TS_NULL
+        if since is not None:
+            mask &= ts >= int(since)
+        if until is not None:
+            mask &= ts <= int(until)
+        return select(recs, mask)
+
+    def _index_transfers(self, frontier, since, until, max_degree) -> list[Transfer]:
+        index = self._index
+        _, ids = index.lookup(frontier)
+        windowed = since is not None or until is not None
+        over = np.zeros(len(ids), dtype=bool)
+        if max_degree is not None and len(ids):
+            over = index.degrees_of(ids) > max_degree  # (in the window: at most this)
+            if not windowed:
+                ids, over = ids[~over], over[~over]  # busy: never read
+        recs = self._in_window(index.rows(ids), since, until)
+        if max_degree is not None and windowed and over.any():
+            senders, receivers = index.owners(recs, ids)
+            busy = self._counts(senders, receivers, len(ids)) > max_degree
+            keep = (senders >= 0) & ~busy[senders]
+            keep |= (receivers >= 0) & ~busy[receivers]
+            recs = select(recs, keep)
+        return index.transfers(
+            recs, self.chain, self.source, self.native_decimals, self._amount_value
+        )
+
+    @staticmethod
+    def _counts(senders, receivers, n: int):
+        """Rows per frontier position: sent or received, a self-transfer once."""
+        counts = np.bincount(senders[senders >= 0], minlength=n)
+        received = receivers[(receivers >= 0) & (receivers != senders)]
+        return counts + np.bincount(received, minlength=n)
+
+    def _amount_value(self, amount, tx_hash: str) -> int:
+        try:
+            return int(amount)
+        except (TypeError, ValueError):
+            try:
+                return _parse_amount(amount)
+            except (TypeError, ValueError, InvalidOperation):
+                raise SourceError(
+                    f"{self.data_dir.name}: unparseable value {amount!r} in transaction {tx_hash}"
+                ) from None
 
     def _to_transfers(self, rows: list[tuple], frontier: set[str]) -> list[Transfer]:
         """Rows (already in chain order) to records; exact address check; duplicates dropped."""
@@ -914,23 +959,14 @@ class BulkSource:
                     continue  # destination unknown: a creation without receipt, trace or nonce
                 receiver = _create_address(sender, int(trace_address))  # the nonce rode along
             if sender not in frontier and receiver not in frontier:
-                continue  # a 64-bit key collision, or the computed creation address
+                continue  # the computed creation address
             if kind == 0:
                 trace_address = None
             identity = (kind, tx_hash, log_index, trace_address)
             if identity in seen:
                 continue  # the same row exported twice
             seen.add(identity)
-            try:
-                value = int(amount)
-            except (TypeError, ValueError):
-                try:
-                    value = _parse_amount(amount)
-                except (TypeError, ValueError, InvalidOperation):
-                    raise SourceError(
-                        f"{self.data_dir.name}: unparseable value {amount!r} in transaction "
-                        f"{tx_hash}"
-                    ) from None
+            value = amount if type(amount) is int else self._amount_value(amount, tx_hash)
             append(
                 Transfer(
                     chain,
@@ -955,30 +991,33 @@ class BulkSource:
     def degrees(
         self, addresses: Collection[str], since: int | None = None, until: int | None = None
     ) -> dict[str, int]:
-        """Number of transfers (as :meth:`transfers` returns them) touching each address, keyed by
-        the lower-cased address. With the index, rows are matched by the 64-bit address key and
-        rows exported twice count twice: an upper bound for the fan-out guard."""
+        """Number of transfers touching each address, keyed by the lower-cased address. With
+        the index it is exact (as :meth:`transfers` returns them) and, without a window, read off
+        the offsets (no rows read); scanning, rows exported twice count twice (an upper bound
+        for the fan-out guard)."""
         frontier = self._frontier(addresses)
         counts = dict.fromkeys(frontier, 0)
         if not frontier:
             return counts
         with self._lock:
             window, params = self._window(since, until, "ts")
-            if self.index_status == "used":
-                sql = f"""SELECT _f.a, count(*) FROM (
-                        SELECT fk AS k FROM ix.t WHERE fk IN (SELECT k FROM _f) {window}
-                        UNION ALL
-                        SELECT k FROM ix.to_idx WHERE k IN (SELECT k FROM _f) AND NOT self {window}
-                    ) h JOIN _f ON h.k = _f.k GROUP BY _f.a"""
-                params = params + params
-            else:
-                sql = f"""WITH n AS ({self._normalized_sql(frontier=True)})
-                    SELECT a, count(*) FROM (
-                        SELECT from_address AS a FROM n WHERE true {window}
-                        UNION ALL
-                        SELECT to_address FROM n WHERE to_address <> from_address {window}
-                    ) WHERE a IN (SELECT a FROM _f) GROUP BY a"""
-                params = params + params
+            if self._index is not None:
+                index = self._index
+                found, ids = index.lookup(frontier)
+                if since is None and until is None:
+                    values = index.degrees_of(ids)
+                else:
+                    recs = self._in_window(index.rows(ids), since, until)
+                    values = self._counts(*index.owners(recs, ids), len(ids))
+                counts.update(zip(found, values.tolist(), strict=True))
+                return counts
+            sql = f"""WITH n AS ({self._normalized_sql(frontier=True)})
+                SELECT a, count(*) FROM (
+                    SELECT from_address AS a FROM n WHERE true {window}
+                    UNION ALL
+                    SELECT to_address FROM n WHERE to_address <> from_address {window}
+                ) WHERE a IN (SELECT a FROM _f) GROUP BY a"""
+            params = params + params
             self._load_frontier(frontier)
             for address, count in self._run(sql, params):
                 if address in counts:
@@ -1029,6 +1068,9 @@ class BulkSource:
 
     def close(self) -> None:
         with self._lock:
+            if self._index is not None:
+                self._index.close()
+                self._index = None
             self._con.close()
 
     def __enter__(self):
