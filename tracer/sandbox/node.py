@@ -55,9 +55,7 @@ class AnvilNode:
 
     def rpc(self, method: str, params: list | None = None):
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []})
-        req = urllib.request.Request(
-            self.url, body.encode(), {"Content-Type": "application/json"}
-        )
+        req = urllib.request.Request(self.url, body.encode(), {"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=30) as r:
             reply = json.loads(r.read())
         if "error" in reply:
@@ -95,8 +93,18 @@ def start_anvil(
         )
     port = port or free_port()
     args = [
-        binary, "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id),
-        "--gas-price", "0", "--block-base-fee-per-gas", "0", "--silent",
+        binary,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--chain-id",
+        str(chain_id),
+        "--gas-price",
+        "0",
+        "--block-base-fee-per-gas",
+        "0",
+        "--silent",
     ]
     if timestamp is not None:
         args += ["--timestamp", str(timestamp)]
