@@ -1000,9 +1000,12 @@ def test_index_matches_scanning_on_the_sandbox(tmp_path):
     shutil.copytree(SANDBOX_DIR, folder, ignore=shutil.ignore_patterns(".*"))
     scan, indexed = _pair(folder, tmp_path)
     everyone = _everyone(indexed)
-    times = sorted({t.timestamp for t in indexed.transfers(everyone)})
+    # the story's addresses plus a spread of the noise: scanning ~3,000 addresses is slow
+    story = set(json.loads((SANDBOX_DIR / "ground_truth.json").read_text())["addresses"].values())
+    sample = sorted({a for a in everyone if a in story} | set(everyone[::25]))
+    times = sorted({t.timestamp for t in indexed.transfers(sample)})
     middle = times[len(times) // 2]
-    _assert_same(scan, indexed, everyone, ((None, None), (times[3], middle)), k=40, direct=2)
+    _assert_same(scan, indexed, sample, ((None, None), (times[3], middle)), k=20, direct=2)
     assert indexed._index.meta["address_mode"] == "bytes20"
     assert indexed._index.meta["hash_mode"] == "bytes32"
 
