@@ -375,7 +375,7 @@ def main() -> None:
     ap.add_argument("--txs", type=int, default=10_000_000)
     ap.add_argument("--python-txs", type=int, default=1_000_000)
     ap.add_argument("--etl-txs", type=int, default=1_000_000)
-    ap.add_argument("--hops", type=int, default=10)
+    ap.add_argument("--hops", type=int, default=6)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--write", action="store_true", help="append the table to docs/benchmarks.md")
     ap.add_argument("--worker", help=argparse.SUPPRESS)

@@ -29,11 +29,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+import web3  # noqa: E402, F401
 from servers.chain import GENESIS_TIME, Chain, fresh  # noqa: E402
 from servers.rpc_proxy import RpcProxy  # noqa: E402
 
 import tracer  # noqa: E402
+import tracer.api  # noqa: E402, F401  (imports are not part of the timings)
 from tracer.sandbox.node import start_anvil  # noqa: E402
+from tracer.sources import rpc as _rpc  # noqa: E402, F401
 
 
 def build(chain: Chain) -> tuple[str, str, int]:
@@ -54,7 +57,9 @@ def build(chain: Chain) -> tuple[str, str, int]:
         kids = fresh(len(levels[-1]), f"bench:{level}")
         for start in range(0, len(kids), 250):  # 250 transfers per block
             with chain.one_block():
-                for parent, kid in zip(levels[-1][start : start + 250], kids[start : start + 250], strict=True):
+                for parent, kid in zip(
+                    levels[-1][start : start + 250], kids[start : start + 250], strict=True
+                ):
                     chain.token_transfer(token, parent, kid, 10**12 // 1000 // level)
         levels.append(kids)
     return token, root, sum(len(level) for level in levels)
@@ -104,7 +109,11 @@ def machine() -> str:
         memory = "RAM unknown"
     import os
 
-    return f"{model}, {os.cpu_count()} CPUs (nproc), {memory}, Python {platform.python_version()}"
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (
+        f"{model}, {os.cpu_count()} CPUs (nproc), {memory}, Python "
+        f"{platform.python_version()}; load average at the start {load} (a shared machine)"
+    )
 
 
 def main() -> None:
@@ -119,7 +128,9 @@ def main() -> None:
         token, root, addresses = build(chain)
         built = time.perf_counter() - t0
         head = int(node.rpc("eth_blockNumber"), 16)
-        print(f"chain: {addresses} addresses, {head} blocks, built in {built:.1f} s", file=sys.stderr)
+        print(
+            f"chain: {addresses} addresses, {head} blocks, built in {built:.1f} s", file=sys.stderr
+        )
         runs = {"frontier": [], "per-address": []}
         for _ in range(args.repeat):
             runs["frontier"].append(run(node.url, root, token))

@@ -111,13 +111,35 @@ def _sha256(path: Path) -> str:
 
 
 def load_case(name: str) -> dict:
-    """A case by name. The sandbox is bundled; named real cases live in addresses/ (later)."""
+    """A case by name: the bundled sandboxes, or a real case from ``addresses/cases`` (issue 3).
+
+    Real cases return the same dict shape without ``data`` (they need a live source or the
+    user's exports) and with ``labels`` = the case file (tier case) and the curated entity files
+    (tier curated); see :func:`tracer.cases.case_dict`.
+    """
     if name == "sandbox":
         case = json.loads((SANDBOX_DIR / "case.json").read_text(encoding="utf-8"))
         case["data"] = str(SANDBOX_DIR)
         case["labels"] = [str(SANDBOX_DIR / "labels.yaml")]
         return case
-    raise TraceInputError(f"unknown case {name!r} (known: sandbox)")
+    if name == "sandbox-bitcoin":  # Bitcoin sandbox (tracer/bitcoin/sandbox.py, issue 6)
+        from tracer.bitcoin.sandbox import load_case as load_bitcoin_case
+
+        return load_bitcoin_case()
+    if name == "sandbox-tron":  # Tron sandbox (tracer/tron/sandbox.py, issue 5)
+        from tracer.tron.sandbox import load_case as load_tron_case
+
+        return load_tron_case()
+    # --- named real cases in addresses/cases (issue 3) ---
+    from tracer.cases import CaseError, case_dict, case_names
+
+    if name in case_names():
+        try:
+            return case_dict(name)
+        except CaseError as e:
+            raise TraceInputError(str(e)) from None
+    known = ", ".join(["sandbox", "sandbox-bitcoin", "sandbox-tron", *case_names()])
+    raise TraceInputError(f"unknown case {name!r} (known: {known})")
 
 
 def parse_time(text: str | int | None) -> int | None:
@@ -167,6 +189,7 @@ def trace(
     assets: Sequence[str] | None = None,
     progress: Callable[[int, int, int], None] | None = None,
     source_options: dict | None = None,
+    label_store: str | Path | None = None,
 ) -> TraceResult:
     """Trace stolen funds forward from seed addresses (or a named case) and flag freeze points.
 
@@ -174,6 +197,8 @@ def trace(
     ``source_options`` (``rpc_url``, ``api_url``, ``cache``, ``rps``), or a source object with
     ``transfers``/``degrees``/``fingerprint``. ``assets`` limits which assets a seed's holdings
     are followed in (contract addresses or ``native``); by default the chain's registered assets.
+    ``label_store`` is a label store file (:mod:`tracer.label_store`) whose labels are merged
+    with those of ``labels`` and the case (same precedence rules).
     """
     if isinstance(seeds, str):
         seeds = [seeds]
@@ -181,12 +206,22 @@ def trace(
     case_info: dict = {}
     extra_assets: list[Asset] = []
     label_paths = [str(p) for p in labels]
+    if case == "sandbox" and chain == "bitcoin":  # Bitcoin: --case sandbox --chain bitcoin
+        case = "sandbox-bitcoin"
+    if case == "sandbox" and chain == "tron":  # Tron: --case sandbox --chain tron (issue 5)
+        case = "sandbox-tron"
     if case:
         case_info = load_case(case)
         chain = chain or case_info["seeds"][0]["chain"]
         if not seeds:
             seeds = [s["address"] for s in case_info["seeds"] if s["chain"] == chain]
-        data = data if data is not None else case_info.get("data")
+        if data is None and source in ("duckdb", "spark"):  # bundled case data: a bulk export
+            data = case_info.get("data")
+        if data is None and source == "duckdb" and not case_info.get("synthetic", True):
+            raise TraceInputError(  # issue 3: real cases ship no transfer data
+                f"case {case!r} ships no transfer data: pass --data DIR with your exports, "
+                "or a live --source"
+            )
         label_paths = case_info.get("labels", []) + label_paths
         if since is None:
             since = case_info.get("since")
@@ -231,6 +266,25 @@ def trace(
         index, warnings = load_labels(label_paths) if label_paths else (LabelIndex(), [])
     except LabelFileError as e:
         raise TraceInputError(str(e)) from None
+    store = None
+    if label_store is not None:  # issue 3: labels of a local label store, merged in
+        from tracer.label_store import LabelStore, MergedLabels
+
+        store = LabelStore(label_store, read_only=True)
+        index = MergedLabels(index, store)
+    # --- Bitcoin (issue 6): the UTXO engine of tracer/bitcoin, same TraceResult -------------
+    if chain_info.kind == "utxo":
+        from tracer.bitcoin.pipeline import trace_bitcoin
+
+        outcome, graph, flags, src = trace_bitcoin(
+            seeds, params, index, source, data, source_options, progress
+        )
+        manifest = _manifest(outcome, src, case, label_paths, graph, flags, data)
+        if store is not None:  # issue 3
+            manifest["inputs"]["label_store"] = store.describe()
+        manifest["bitcoin"] = outcome.report()
+        return TraceResult(graph, flags, outcome, manifest, warnings)
+    # --- end Bitcoin ----------------------------------------------------------------------
     if isinstance(source, str):
         src = open_source(source, chain, data=data, **(source_options or {}))
     else:
@@ -240,7 +294,11 @@ def trace(
         match = index.role_of(chain, address)
         return match.role if match else None
 
-    outcome = run_engine(src, seeds, params, role_of=role_of, progress=progress)
+    # issue 9 (tracer/spark): a source may replay each round's ledgers elsewhere (Spark executors)
+    ledger_runner = getattr(src, "ledger_runner", None)
+    outcome = run_engine(
+        src, seeds, params, role_of=role_of, progress=progress, ledger_runner=ledger_runner
+    )
     symbols = getattr(src, "token_symbols", lambda: {})()
 
     def labels_of(address: str) -> list[dict]:
@@ -266,8 +324,20 @@ def trace(
         return match.role, lab.entity or "", f"{lab.label} [{lab.source}]"
 
     graph = build_graph(outcome, asset_book, labels_of, symbols)
-    flags = detect_flags(outcome, asset_book, flag_role, symbols)
+    # --- Tron (issue 5): delegations, issuer blacklist and links for the flags (tracer/tron) ---
+    chain_context = None
+    if chain_info.kind == "tron":
+        from tracer.tron.signals import build_context
+
+        chain_context = build_context(src, outcome, asset_book, flag_role, symbols)
+    # --- end Tron
+    flags = detect_flags(outcome, asset_book, flag_role, symbols, chain_context=chain_context)
     manifest = _manifest(outcome, src, case, label_paths, graph, flags, data)
+    if store is not None:  # issue 3
+        manifest["inputs"]["label_store"] = store.describe()
+    if chain_context is not None:  # Tron (issue 5): links, blacklist states, delegations
+        manifest["tron"] = chain_context.report(flags)
+    warnings = [*warnings, *getattr(src, "warnings", [])]  # issue 4: live-source coverage notes
     return TraceResult(graph, flags, outcome, manifest, warnings)
 
 

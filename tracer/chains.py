@@ -99,3 +99,32 @@ def register_asset(asset: Asset) -> None:
 
 def asset_info(chain: str, address: str) -> Asset | None:
     return CHAINS[chain].assets.get(address) if chain in CHAINS else None
+
+
+# --- EVM chains by chain id (tracer/evm_chains.py), registered additively: every chain there
+# --- becomes a CHAINS entry; chains already here (ethereum) only gain the assets they lack.
+def _register_evm_chains() -> None:
+    from tracer.evm_chains import EVM_CHAINS
+
+    for evm in EVM_CHAINS:
+        chain = CHAINS.get(evm.name)
+        if chain is None:
+            chain = CHAINS[evm.name] = _chain(
+                evm.name,
+                "evm",
+                evm.native_symbol,
+                evm.native_decimals,
+                evm.chain_id,
+                evm.address_url,
+                evm.tx_url,
+                [],
+            )
+        for token in evm.tokens:
+            address = token.address.lower()
+            if address not in chain.assets:
+                chain.assets[address] = Asset(
+                    evm.name, address, token.symbol, token.decimals, token.issuer, token.stablecoin
+                )
+
+
+_register_evm_chains()

@@ -23,6 +23,9 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (TraceInputError, SourceError, LabelFileError, InvalidAddress) as e:
             _fail(str(e))
+        except BrokenPipeError:  # output piped into head & co.: not an error
+            sys.stderr.close()
+            sys.exit(0)
         except OSError as e:
             _fail(f"{e.strerror or e}: {e.filename}" if e.filename else str(e))
         except KeyboardInterrupt:
@@ -74,12 +77,21 @@ def main(argv: list[str] | None = None) -> None:
     help="Case store of raw responses and indexes (replay offline, resume).",
 )
 @click.option("--rps", type=float, help="Request budget per second for live providers.")
+@click.option(  # issue 9 (tracer/spark)
+    "--spark-master",
+    help="With --source spark: Spark master URL (default local[2]; spark://HOST:PORT, yarn, k8s://).",
+)
 @click.option(
     "--labels",
     "labels",
     multiple=True,
     type=click.Path(path_type=Path),
     help="Label file (GraphSense TagPack YAML); repeatable.",
+)
+@click.option(  # issue 3 (tracer/label_store.py)
+    "--label-store",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Label store to merge in (built with `tracer labels import`).",
 )
 @click.option(
     "--policy",
@@ -113,7 +125,9 @@ def trace_command(
     api_url,
     cache,
     rps,
+    spark_master,
     labels,
+    label_store,
     policy,
     hops,
     min_amount,
@@ -144,6 +158,7 @@ def trace_command(
             source=source,
             data=data,
             labels=labels,
+            label_store=label_store,  # issue 3
             policy=policy,
             hops=hops,
             min_amount=min_amount,
@@ -152,7 +167,14 @@ def trace_command(
             fan_out=fan_out,
             assets=list(assets) or None,
             progress=progress,
-            source_options={"rpc_url": rpc_url, "api_url": api_url, "cache": cache, "rps": rps},
+            source_options={
+                "rpc_url": rpc_url,
+                "api_url": api_url,
+                "cache": cache,
+                "rps": rps,
+                # issue 9: only when given (other sources reject options they do not know)
+                **({"spark_master": spark_master} if spark_master else {}),
+            },
         )
         status.update("writing outputs…")
         result.export(out)
@@ -208,6 +230,139 @@ def sandbox_generate(out: Path) -> None:
 
     generate(out)
     click.echo(str(out))
+
+
+# --- sandbox on a real node (anvil): `sandbox up`, `sandbox export` ------------------------
+# Owned by the sandbox-node work (tracer/sandbox/anvil.py, tracer/sandbox/export.py).
+
+
+def _sandbox_node():
+    """tracer.sandbox.anvil, or a one-line error if its signing libraries are missing."""
+    try:
+        from tracer.sandbox import anvil
+    except ImportError as e:
+        raise click.ClickException(
+            f"the sandbox node needs {e.name or e} (pip install eth-account coincurve)"
+        ) from None
+    return anvil
+
+
+@sandbox.command("up")
+@click.option("--port", type=click.IntRange(1, 65535), help="RPC port (default: a free one).")
+@click.option(
+    "--state",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Saved replay to load, or to write after replaying (reused while unchanged).",
+)
+@click.option("--detach", is_flag=True, help="Leave the node running in the background.")
+@click.option(
+    "--pid-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("tracer-sandbox.pid"),
+    show_default=True,
+    help="With --detach: where to write the node's process id.",
+)
+def sandbox_up(port, state, detach, pid_file) -> None:
+    """Start anvil on 127.0.0.1 with the sandbox replayed as real transactions.
+
+    Prints the RPC URL and runs until Ctrl-C (or, with --detach, writes PID_FILE and returns)."""
+    import time
+
+    from tracer.sandbox.node import NodeError
+
+    anvil = _sandbox_node()
+
+    try:
+        if detach:
+            plan = anvil.build_plan()
+            path = state or anvil.default_state_path(plan)
+            if not anvil.state_matches(path, plan):
+                with anvil.start_sandbox(state=path, automine=False):
+                    pass
+            pid, url = anvil.launch_detached(path, port)
+            pid_file.write_text(f"{pid}\n", encoding="utf-8")
+            click.echo(url)
+            click.echo(
+                f"anvil running as pid {pid} (pid file {pid_file}); stop it with: kill {pid}"
+            )
+            return
+        box = anvil.start_sandbox(port=port, state=state)
+    except NodeError as e:
+        raise click.ClickException(str(e)) from None
+    try:
+        how = "loaded from " + str(state) if box.reused_state else "replayed"
+        click.echo(box.url)
+        click.echo(
+            f"{len(box.plan.steps)} transactions {how}; blocks {box.plan.genesis}.."
+            f"{box.plan.last_block}; thief {box.plan.addresses['thief']}, USDT "
+            f"{box.plan.contracts['usdt']}. Ctrl-C stops the node.",
+            err=True,
+        )
+        while box.node.process.poll() is None:
+            time.sleep(0.5)
+        raise click.ClickException(f"anvil exited with status {box.node.process.returncode}")
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+    finally:
+        box.stop()
+
+
+@sandbox.command("export")
+@click.option("--rpc-url", help="Node holding the replay (default: start one, replay, stop it).")
+@click.option(
+    "--state",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Without --rpc-url: saved replay to load or write.",
+)
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path, file_okay=False))
+def sandbox_export(rpc_url, state, out) -> None:
+    """Write the node's chain as ethereum-etl CSV exports with labels, case and ground truth."""
+    import json
+
+    from tracer.sandbox.node import NodeError
+
+    anvil = _sandbox_node()
+    from tracer.sandbox.export import export
+
+    try:
+        if rpc_url:
+            stats = export(rpc_url, out)
+        else:
+            with anvil.start_sandbox(state=state, automine=False) as box:
+                stats = export(box.rpc, out, box.plan)
+        case = json.loads((out / "case.json").read_text(encoding="utf-8"))
+    except NodeError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(str(out))
+    click.echo(
+        f"{stats['blocks']} blocks, {stats['transactions']} transactions, "
+        f"{stats['token_transfers']} token transfers, {stats['traces']} traces; trace it with: "
+        f"tracer trace {case['seeds'][0]['address']} --data {out} --labels {out / 'labels.yaml'} "
+        f"--since {case['since']} "
+        + " ".join(f"--asset {a}" for a in ["native"] + [x["address"] for x in case["assets"]])
+        + " --out OUT",
+        err=True,
+    )
+
+
+# --- recovery review (issue 7): tracer/freeze.py, review.py, packets.py, report.py ---------
+from tracer.freeze import freeze_command  # noqa: E402
+from tracer.packets import packets_command  # noqa: E402
+from tracer.report import report_command  # noqa: E402
+from tracer.review import review_command  # noqa: E402
+
+cli.add_command(freeze_command)
+cli.add_command(review_command)
+cli.add_command(packets_command)
+cli.add_command(report_command)
+# --- end recovery review ----------------------------------------------------------------
+
+# --- attribution registry (issue 3): tracer/importers/commands.py ------------------------
+from tracer.importers.commands import cases_command, labels_group  # noqa: E402
+
+cli.add_command(cases_command)
+cli.add_command(labels_group)
+# --- end attribution registry -----------------------------------------------------------
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@
 * ``mixer`` / ``bridge``: the trace stopped at a labelled mixer or bridge.
 * ``freezable_balance``: tainted stablecoin still held at the end of the data (the issuer can
   freeze it).
+* ``frozen_balance`` (Tron): tainted stablecoin held at an address the issuer already blacklisted
+  (``AddedBlackList``, see :mod:`tracer.tron.signals`).
 * ``high_degree``: an unlabelled busy address the fan-out guard would not expand (possibly an
   unlabelled service).
 """
@@ -95,9 +97,16 @@ def flag_id(chain: str, address: str, kind: str, asset: str) -> str:
 
 
 def detect_flags(
-    outcome: TraceOutcome, assets: dict[str, Asset], role_of: RoleLookup, symbols=None
+    outcome: TraceOutcome,
+    assets: dict[str, Asset],
+    role_of: RoleLookup,
+    symbols=None,
+    chain_context=None,
 ) -> list[Flag]:
-    """Every flag of a trace, ordered by kind then tainted amount (largest first)."""
+    """Every flag of a trace, ordered by kind then tainted amount (largest first).
+
+    ``chain_context``: chain-specific facts beyond the transfers (Tron: a
+    :class:`tracer.tron.signals.TronContext` with delegations, blacklist states and links)."""
     symbols = symbols or {}
     chain, policy = outcome.chain, outcome.params.policy
     into: dict[str, list[str]] = defaultdict(list)
@@ -141,8 +150,22 @@ def detect_flags(
         )
 
     deposits: set[str] = set()
+    # --- Tron (issue 5): Tron deposit sweeps replace the rule below (tracer/tron/signals.py) ---
+    tron = chain == "tron"
+    if tron:
+        from tracer.tron.signals import tron_deposits
+
+        for address, asset, entity, tids, conf, evidence in tron_deposits(
+            outcome, into, out_of, role_of, sym, chain_context
+        ):
+            tainted = sum(outcome.edges[x][1].tainted for x in tids)
+            flags.append(
+                make(address, "exchange_deposit", entity, asset, tainted, tids, conf, evidence)
+            )
+            deposits.add(address)
+    # --- end Tron
     # exchange deposit addresses: forwarded traced funds to a labelled exchange
-    for address, node in sorted(outcome.nodes.items()):
+    for address, node in [] if tron else sorted(outcome.nodes.items()):
         if node.seed or node.result is None:
             continue
         own = role_of(address)
@@ -247,9 +270,14 @@ def detect_flags(
                 first = node.result.first_tainted or flag.first_tainted_at
                 flag = dataclasses.replace(flag, path=(), hops=0, first_tainted_at=first)
             flags.append(flag)
+    if tron:  # --- Tron (issue 5): issuer blacklist state, linking evidence
+        from tracer.tron.signals import tron_annotate
+
+        flags = tron_annotate(outcome, flags, chain_context)
     order = {
         "exchange_deposit": 0,
         "freezable_balance": 1,
+        "frozen_balance": 1,  # Tron (issue 5): a balance the issuer already blacklisted
         "exchange": 2,
         "bridge": 3,
         "mixer": 4,

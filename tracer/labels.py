@@ -8,24 +8,32 @@ Labels come in three precedence tiers (:data:`TIERS`), highest first:
 
 * ``case``: the investigator's own findings for this case;
 * ``curated``: lists the team maintains and vouches for;
-* ``imported``: third-party lists (GraphSense TagPacks, later CSV/OFAC/Etherscan imports).
+* ``imported``: third-party lists (GraphSense TagPacks, OFAC SDN lists, Etherscan scrapes,
+  Forta datasets: :mod:`tracer.importers`).
 
 :class:`LabelIndex` answers "what is known about this address" (:meth:`LabelIndex.lookup`) and
 "what should the engine do here" (:meth:`LabelIndex.role_of`). The role choice is deterministic:
 higher tier first, then higher confidence, then the fixed :data:`ROLE_PRIORITY` (the roles that
 stop a trace come first), then source, label text and origin as plain tie-breakers.
 
-Loaders map one file to ``(labels, warnings)``; :func:`load_labels` picks one per file extension
-from :data:`LOADERS`. A bad entry in a file is skipped and reported as a ``"file:line: reason"``
-warning, never accepted; a file that cannot be read as a whole raises :class:`LabelFileError`.
+Loaders map one file to ``(labels, warnings)``; :func:`load_labels` picks one per file name
+(:data:`NAME_LOADERS`) or extension (:data:`LOADERS`). A bad entry in a file is skipped and
+reported as a ``"file:line: reason"`` warning, never accepted; a file that cannot be read as a
+whole raises :class:`LabelFileError`.
 
-Only GraphSense TagPacks (YAML) are read for now; see :func:`load_tagpack` for the rules.
+YAML files are GraphSense TagPacks (:func:`load_tagpack`) unless their ``kind`` says they are a
+tracer case file (tier ``case``) or a curated entity file (tier ``curated``), see
+:mod:`tracer.cases` and ``addresses/README.md``. CSV, JSON, XML and the OFAC ``.txt`` lists go
+through :mod:`tracer.importers`. For millions of labels use :mod:`tracer.label_store`.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import fnmatch
+import json
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +49,7 @@ __all__ = [
     "CONFIDENCE_LEVELS",
     "LOADERS",
     "MULTI_NETWORK_TOKENS",
+    "NAME_LOADERS",
     "NETWORK_CHAINS",
     "ROLES",
     "ROLE_PRIORITY",
@@ -49,10 +58,14 @@ __all__ = [
     "LabelFileError",
     "LabelIndex",
     "RoleMatch",
+    "display_text",
     "engine_role_lookup",
+    "label_unchecked",
     "load_actors",
     "load_labels",
+    "load_list_file",
     "load_tagpack",
+    "load_yaml_labels",
     "role_for_concepts",
 ]
 
@@ -280,6 +293,32 @@ class Label:
             self.category,
             self.entity or "",
         )
+
+
+def label_unchecked(**fields) -> Label:
+    """A :class:`Label` from fields that are already canonical and valid (no re-validation).
+
+    For rows read back from a label store or validated column-wise by :mod:`tracer.importers`;
+    anything else should call ``Label(...)``.
+    """
+    lab = object.__new__(Label)
+    fields.setdefault("tier", "imported")
+    fields.setdefault("lastmod", None)
+    fields.setdefault("concepts", ())
+    for name in Label.__slots__:
+        object.__setattr__(lab, name, fields[name])
+    return lab
+
+
+_DISPLAY_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+
+
+def display_text(text: object, limit: int = 200) -> str:
+    """One line of untrusted text for a terminal: control and bidi characters removed, cut."""
+    if text is None:
+        return ""
+    shown = " ".join(_DISPLAY_UNSAFE.sub(" ", str(text)).split())
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
 def role_for_concepts(concepts: Iterable[str]) -> tuple[str, str]:
@@ -577,7 +616,7 @@ def _tag_nodes(root: yaml.Node | None) -> list[yaml.Node] | None:
 
 def load_tagpack(
     path: str | os.PathLike,
-    tier: str = "imported",
+    tier: str | None = "imported",
     actors: Mapping[str, str] | str | os.PathLike | None = None,
 ) -> tuple[list[Label], list[str]]:
     """Read a GraphSense TagPack (YAML) into labels plus ``"file:line: reason"`` warnings.
@@ -597,13 +636,40 @@ def load_tagpack(
     * every address is validated with :func:`tracer.addresses.normalize`; a tag with a bad
       address, a missing label/source/currency, an unknown confidence id or that duplicates an
       earlier tag (same chain, address, label and source, case-insensitive) is skipped with a
-      warning naming the file and line.
+      warning naming the file and line;
+    * a tag whose ``context`` (JSON text) names a ``tracer_role`` (one of :data:`ROLES`) gets that
+      role: TagPacks exported by tracer (:mod:`tracer.importers.tagpack_export`) keep their
+      GraphSense categories valid and carry the exact engine role there, so findings load back
+      with the roles they were written with.
+
+    ``tier=None`` means ``imported``.
     """
+    data, root = _read_yaml(path)
+    return _tagpack_labels(path, data, root, tier or "imported", actors)
+
+
+def _context_role(value: object) -> str | None:
+    if not isinstance(value, str) or "tracer_role" not in value:
+        return None
+    try:
+        context = json.loads(value)
+    except ValueError:
+        return None
+    role = context.get("tracer_role") if isinstance(context, dict) else None
+    return role if role in ROLES else None
+
+
+def _tagpack_labels(
+    path: str | os.PathLike,
+    data: object,
+    root: yaml.Node | None,
+    tier: str,
+    actors: Mapping[str, str] | str | os.PathLike | None,
+) -> tuple[list[Label], list[str]]:
     if tier not in _TIER_RANK:
         raise ValueError(f"unknown tier {tier!r} (known: {', '.join(TIERS)})")
     names = _actor_names(actors)
     where = str(path)
-    data, root = _read_yaml(path)
     if not isinstance(data, dict):
         raise LabelFileError(f"{where}: not a TagPack: top level is not a mapping")
     if "tags" not in data and "actors" in data:
@@ -688,6 +754,7 @@ def load_tagpack(
             warnings.append(f"{at}: {concepts}, skipped")
             continue
         role, category = role_for_concepts(concepts)
+        role = _context_role(merged.get("context")) or role
 
         actor = _scalar_text(merged.get("actor"))
         entity = (names.get(actor) or _title(actor)) if actor else None
@@ -740,12 +807,69 @@ def load_tagpack(
 # --------------------------------------------------------------------------------------------
 # many files
 
+
+def load_yaml_labels(
+    path: str | os.PathLike,
+    tier: str | None = None,
+    actors: Mapping[str, str] | str | os.PathLike | None = None,
+) -> tuple[list[Label], list[str]]:
+    """A YAML label file: tracer case file, curated entity file (by ``kind``) or TagPack.
+
+    ``tier=None`` gives each kind its own tier: ``case`` for case files, ``curated`` for entity
+    files, ``imported`` for TagPacks; a tier given explicitly applies to all of them.
+    """
+    data, root = _read_yaml(path)
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if isinstance(kind, str) and kind.startswith("tracer-"):
+        from tracer.cases import labels_from_document
+
+        return labels_from_document(path, data, root, tier=tier)
+    return _tagpack_labels(path, data, root, tier or "imported", actors)
+
+
+def load_list_file(
+    path: str | os.PathLike,
+    tier: str | None = None,
+    actors: Mapping[str, str] | str | os.PathLike | None = None,
+) -> tuple[list[Label], list[str]]:
+    """A third-party list (OFAC, Etherscan scrape, Forta, tracer CSV) via :mod:`tracer.importers`.
+
+    The format is recognised from the file name and content; ``tier=None`` means ``imported``.
+    For lists of millions of rows, import them into a :class:`tracer.label_store.LabelStore`.
+    """
+    del actors  # only TagPacks name actors
+    from tracer.importers import LabelFormatError, batch_labels, import_file
+
+    try:
+        batch = import_file(path)
+    except LabelFormatError as e:
+        raise LabelFileError(str(e)) from None
+    return batch_labels(batch, tier or "imported"), batch.warnings
+
+
 #: File extension -> loader ``(path, tier=..., actors=...) -> (labels, warnings)``.
-#: Later importers (CSV, OFAC SDN, Etherscan exports) register here.
 LOADERS: dict[str, Callable[..., tuple[list[Label], list[str]]]] = {
-    ".yaml": load_tagpack,
-    ".yml": load_tagpack,
+    ".yaml": load_yaml_labels,
+    ".yml": load_yaml_labels,
+    ".csv": load_list_file,
+    ".json": load_list_file,
+    ".xml": load_list_file,
 }
+
+#: File-name patterns (checked before extensions) -> loader; for lists whose extension alone
+#: says nothing (``.txt``).
+NAME_LOADERS: dict[str, Callable[..., tuple[list[Label], list[str]]]] = {
+    "sanctioned_addresses_*.txt": load_list_file,
+}
+
+
+def _loader_for(path: Path) -> Callable[..., tuple[list[Label], list[str]]] | None:
+    name = path.name.lower()
+    for pattern, loader in NAME_LOADERS.items():
+        if fnmatch.fnmatch(name, pattern):
+            return loader
+    return LOADERS.get(path.suffix.lower())
+
 
 _ACTORPACK_SUFFIXES = (".actorpack.yaml", ".actorpack.yml")
 
@@ -759,7 +883,7 @@ def _expand(paths: Iterable[str | os.PathLike]) -> list[Path]:
                 sorted(
                     f
                     for f in p.rglob("*")
-                    if f.is_file() and f.suffix.lower() in LOADERS and not f.name.startswith(".")
+                    if f.is_file() and _loader_for(f) is not None and not f.name.startswith(".")
                 )
             )
         else:
@@ -770,13 +894,16 @@ def _expand(paths: Iterable[str | os.PathLike]) -> list[Path]:
 def load_labels(
     paths: str | os.PathLike | Iterable[str | os.PathLike],
     *,
-    tier: str = "imported",
+    tier: str | None = None,
     actors: Mapping[str, str] | str | os.PathLike | None = None,
     strict: bool = True,
 ) -> tuple[LabelIndex, list[str]]:
     """Load label files and directories (searched recursively) into one :class:`LabelIndex`.
 
-    The loader is chosen by extension (:data:`LOADERS`). Files named ``*.actorpack.yaml`` are
+    The loader is chosen by file name (:data:`NAME_LOADERS`) or extension (:data:`LOADERS`).
+    ``tier=None`` (the default) gives each file its natural tier: ``case`` for tracer case files,
+    ``curated`` for tracer entity files, ``imported`` for everything else; a tier given here
+    applies to every file. Files named ``*.actorpack.yaml`` are
     read first as actor names (merged over ``actors``), so pointing this at a checkout of
     graphsense-tagpacks resolves actor ids to display names. With ``strict`` (the default) a
     :class:`LabelFileError` propagates; otherwise it becomes a warning and the file is skipped.
@@ -799,7 +926,7 @@ def load_labels(
             label_files.append(f)
     index = LabelIndex()
     for f in label_files:
-        loader = LOADERS.get(f.suffix.lower())
+        loader = _loader_for(f)
         if loader is None:
             warnings.append(f"{f}: no label loader for {f.suffix or 'files without extension'!r}")
             continue

@@ -76,6 +76,11 @@ def write_outputs(result, directory: Path) -> dict[str, Path]:
         write_pruned_csv(result.outcome.pruned, scratch / "pruned.csv")
         written["pruned"] = scratch / "pruned.csv"
         manifest = dict(result.manifest)
+        # --- report.html (issue 7, tracer/report.py): built from the files just written ---
+        from tracer.report import write_trace_report
+
+        written["report"] = write_trace_report(scratch, manifest)
+        # --- end report.html ---
         files = {}
         for p in sorted(scratch.rglob("*")):
             if p.is_file():

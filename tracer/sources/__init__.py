@@ -45,11 +45,23 @@ def _writable_cache(data) -> str:
     return str(base / "tracer" / "index")
 
 
+def _duckdb_or_tron(chain: str, **options) -> Source:
+    """Tron (issue 5): ``--source duckdb --chain tron`` reads Tron exports (tracer/tron/bulk.py)."""
+    if str(chain).lower() == "tron":
+        from tracer.tron.bulk import factory
+
+        return factory(chain, **options)
+    return _duckdb(chain, **options)
+
+
 FACTORIES: dict[str, Callable[..., Source]] = {
-    "duckdb": _duckdb,
+    "duckdb": _duckdb_or_tron,  # EVM exports (sources/bulk.py); Tron exports (tron/bulk.py)
     **BITCOIN_FACTORIES,  # esplora, bitcoin-core, bitcoin-etl (tracer/bitcoin, issue 6)
     "rpc": lambda c, **o: __import__("tracer.sources.rpc", None, None, "_").factory(c, **o),
     "etherscan": lambda c, **o: __import__("tracer.sources.etherscan", {}, {}, "_").factory(c, **o),
+    "trongrid": lambda c, **o: __import__("tracer.tron.trongrid", {}, {}, "_").factory(c, **o),
+    # issue 9 (tracer/spark): the DuckDB rules as Spark jobs; options data, spark_master
+    "spark": lambda c, **o: __import__("tracer.spark", {}, {}, "_").factory(c, **o),
 }
 
 

@@ -1,0 +1,273 @@
+"""ERC-20 Transfer-log decoding throughput: tracer vs web3.py vs ethereum-etl.
+
+One million synthetic ``eth_getLogs`` items (JSON-RPC shape: hex strings; 50 token contracts,
+random senders, receivers and 256-bit values; seeded) are decoded by
+
+* tracer: :func:`tracer.sources.rpc.decode_transfer_logs` (what the RPC source runs on every
+  ``eth_getLogs`` reply: one pass over the batch -> token, from, to, value, tx, log index, block,
+  tx index, block time), the same plus :class:`~tracer.records.Transfer` construction (the
+  source's full path), and the one-log-at-a-time
+  :func:`tracer.sources.evm_logs.transfer_from_rpc_log`;
+* web3.py: ``contract.events.Transfer().process_log(log)`` (generic ABI decoding), timed on a
+  subsample (``--web3-sample``, default 20,000 logs) and extrapolated to events/s;
+* ethereum-etl: ``EthReceiptLogMapper.json_dict_to_receipt_log`` +
+  ``EthTokenTransferExtractor.extract_transfer_from_log`` (its own token-transfer extractor),
+  run in its own virtualenv (it pins web3 5): ``--etl-python /tmp/etl-venv/bin/python`` after
+  ``python -m venv /tmp/etl-venv && /tmp/etl-venv/bin/pip install ethereum-etl``.
+
+All decoders are checked to agree on the first 1,000 logs. Medians of ``--repeat`` runs, in CPU
+time of the process (``time.process_time``: other processes on a shared machine do not count)
+and in wall time. ``--append`` appends the table to docs/benchmarks.md.
+
+    python bench/bench_decode.py [--logs 1000000] [--repeat 3] [--append]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# The generator runs unchanged in this interpreter and in ethereum-etl's virtualenv.
+GENERATOR = r"""
+import random
+
+TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
+
+
+def make_logs(n, seed=1):
+    rng = random.Random(seed)
+    tokens = ["0x%040x" % rng.getrandbits(160) for _ in range(50)]
+    logs = []
+    for i in range(n):
+        logs.append({
+            "address": tokens[i % 50],
+            "topics": [TOPIC, "0x%064x" % rng.getrandbits(160), "0x%064x" % rng.getrandbits(160)],
+            "data": "0x%064x" % rng.getrandbits(rng.choice((32, 64, 96, 256))),
+            "blockNumber": hex(15_000_000 + i // 200),
+            "transactionHash": "0x%064x" % rng.getrandbits(256),
+            "transactionIndex": hex((i // 4) % 200),
+            "blockHash": "0x%064x" % (15_000_000 + i // 200),
+            "logIndex": hex(i % 200),
+            "removed": False,
+        })
+    return logs
+"""
+
+ETL_SCRIPT = (
+    GENERATOR
+    + r"""
+import json, statistics, sys, time
+from ethereumetl.mappers.receipt_log_mapper import EthReceiptLogMapper
+from ethereumetl.service.token_transfer_extractor import EthTokenTransferExtractor
+
+n, repeat = int(sys.argv[1]), int(sys.argv[2])
+logs = make_logs(n)
+mapper, extractor = EthReceiptLogMapper(), EthTokenTransferExtractor()
+cpu, wall = [], []
+for _ in range(repeat):
+    c, w = time.process_time(), time.perf_counter()
+    out = [extractor.extract_transfer_from_log(mapper.json_dict_to_receipt_log(log)) for log in logs]
+    cpu.append(time.process_time() - c)
+    wall.append(time.perf_counter() - w)
+check = [[t.token_address, t.from_address, t.to_address, str(t.value)] for t in out[:1000]]
+from importlib.metadata import version
+print(json.dumps({"cpu": statistics.median(cpu), "wall": statistics.median(wall), "check": check,
+                  "version": version("ethereum-etl")}))
+"""
+)
+
+ABI = [
+    {
+        "anonymous": False,
+        "inputs": [
+            {"indexed": True, "name": "from", "type": "address"},
+            {"indexed": True, "name": "to", "type": "address"},
+            {"indexed": False, "name": "value", "type": "uint256"},
+        ],
+        "name": "Transfer",
+        "type": "event",
+    }
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--logs", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--web3-sample", type=int, default=20_000)
+    parser.add_argument("--etl-python", default="/tmp/etl-venv/bin/python")
+    parser.add_argument("--append", action="store_true")
+    args = parser.parse_args()
+
+    from tracer.records import Transfer
+    from tracer.sources.evm_logs import transfer_from_rpc_log
+    from tracer.sources.rpc import decode_transfer_logs
+
+    namespace: dict = {}
+    exec(GENERATOR, namespace)
+    logs = namespace["make_logs"](args.logs)
+    n = len(logs)
+
+    def timed(fn) -> tuple[float, float]:
+        cpu, wall = [], []
+        for _ in range(args.repeat):
+            c, w = time.process_time(), time.perf_counter()
+            fn()
+            cpu.append(time.process_time() - c)
+            wall.append(time.perf_counter() - w)
+        return statistics.median(cpu), statistics.median(wall)
+
+    rows_out: list = []
+    records: list = []
+
+    def batch():
+        rows_out[:] = decode_transfer_logs(logs)
+
+    def full():
+        records[:] = [
+            Transfer(
+                "ethereum",
+                token,
+                a,
+                b,
+                value,
+                None,
+                tx,
+                li,
+                block,
+                ts or 0,
+                ti,
+                True,
+                "rpc",
+                "token",
+            )
+            for token, a, b, value, tx, li, block, ti, ts in decode_transfer_logs(logs)
+        ]
+
+    single: list = []
+
+    def one_by_one():
+        single[:] = [transfer_from_rpc_log(log) for log in logs]
+
+    t_batch = timed(batch)
+    t_full = timed(full)
+    t_single = timed(one_by_one)
+    check = [[r.asset, r.from_address, r.to_address, str(r.amount)] for r in single[:1000]]
+    assert [[r[0], r[1], r[2], str(r[3])] for r in rows_out[:1000]] == check
+    assert records == single
+
+    from web3 import Web3
+
+    event = Web3().eth.contract(abi=ABI).events.Transfer()
+    sample = logs[: args.web3_sample]
+    decoded: list = []
+
+    def web3_run():
+        decoded[:] = [event.process_log(log) for log in sample]
+
+    t_web3 = timed(web3_run)
+    web3_check = [
+        [
+            d["address"].lower(),
+            d["args"]["from"].lower(),
+            d["args"]["to"].lower(),
+            str(d["args"]["value"]),
+        ]
+        for d in decoded[:1000]
+    ]
+    assert web3_check == check, "web3.py and tracer disagree"
+    import web3 as web3_module
+
+    rows = [
+        (
+            "tracer `rpc.decode_transfer_logs` (batch decode, what the RPC source runs)",
+            n,
+            t_batch,
+            "",
+        ),
+        ("tracer, the same + `Transfer` records (the source's full path)", n, t_full, ""),
+        ("tracer `evm_logs.transfer_from_rpc_log` (one log at a time)", n, t_single, ""),
+        (
+            f"web3.py {web3_module.__version__} `events.Transfer().process_log`",
+            len(sample),
+            t_web3,
+            f"timed on {len(sample):,} logs, extrapolated",
+        ),
+    ]
+    etl_note = ""
+    etl = Path(args.etl_python)
+    if etl.exists():
+        reply = subprocess.run(
+            [str(etl), "-c", ETL_SCRIPT, str(n), str(args.repeat)],
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
+        if reply.returncode == 0:
+            result = json.loads(reply.stdout.strip().splitlines()[-1])
+            assert result["check"] == check, "ethereum-etl and tracer disagree"
+            rows.append(
+                (
+                    f"ethereum-etl {result['version']} `EthTokenTransferExtractor` (+ log mapper)",
+                    n,
+                    (result["cpu"], result["wall"]),
+                    "own virtualenv (web3 5.31)",
+                )
+            )
+        else:
+            etl_note = f"ethereum-etl failed: {reply.stderr.strip().splitlines()[-1:]}"
+    else:
+        etl_note = f"ethereum-etl not measured: no interpreter at {etl}"
+
+    cpu = {name: count / s[0] for name, count, s, _ in rows}
+    wall = {name: count / s[1] for name, count, s, _ in rows}
+    ours_cpu, ours_wall = cpu[rows[0][0]], wall[rows[0][0]]
+    web3_cpu = cpu[rows[3][0]]
+    lines = [
+        f"{n:,} synthetic Transfer logs (JSON-RPC shape), one core, medians of {args.repeat} "
+        "runs; all decoders agree on the first 1,000 logs. events/s in CPU time of the process "
+        "(and in wall time, which on a shared machine also counts other processes).",
+        "",
+        "| decoder | logs timed | events/s (CPU) | events/s (wall) | batch decode is faster by "
+        "(CPU) | note |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for name, count, _, note in rows:
+        lines.append(
+            f"| {name} | {count:,} | {cpu[name]:,.0f} | {wall[name]:,.0f} | "
+            f"{ours_cpu / cpu[name]:,.1f}x | {note} |"
+        )
+    lines += [
+        "",
+        f"Batch decoding vs web3.py: {ours_cpu / web3_cpu:,.0f}x in CPU time, "
+        f"{ours_wall / wall[rows[3][0]]:,.0f}x in wall time; with Transfer records: "
+        f"{cpu[rows[1][0]] / web3_cpu:,.0f}x (CPU).",
+    ]
+    if etl_note:
+        lines += ["", etl_note]
+    table = "\n".join(lines)
+    print(table)
+    if args.append:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bench_rpc import machine
+
+        doc = ROOT / "docs" / "benchmarks.md"
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+        text = doc.read_text() if doc.exists() else "# Benchmarks\n"
+        text += (
+            f"\n## Transfer-log decoding throughput (bench/bench_decode.py)\n\n"
+            f"Machine: {machine()}. Date: {now}.\n\n{table}\n"
+        )
+        doc.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

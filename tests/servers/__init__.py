@@ -1,0 +1,1 @@
+"""Loopback test servers and the anvil test-chain builder (test-only code)."""
