@@ -13,7 +13,8 @@
    ``tracer.trace(..., chain="bitcoin", policy=haircut)`` from a seed, hop cap ``--hops``.
 
 ``python bench/bench_bitcoin.py`` prints a table and (``--write``) appends it to
-docs/benchmarks.md under "Bitcoin". About 3-4 minutes on 2 cores.
+docs/benchmarks.md under "Bitcoin". About 5 minutes on an idle 2-core machine, most of it
+generating the 1M-transaction export in Python; much longer on a loaded one.
 """
 
 from __future__ import annotations
