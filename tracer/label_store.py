@@ -50,6 +50,8 @@ from tracer.importers import (
 )
 from tracer.importers._normalize import normalize_column
 from tracer.labels import (
+    _ROLE_RANK,
+    _TIER_RANK,
     TIERS,
     Label,
     LabelFileError,
@@ -212,6 +214,28 @@ def _prepare_all(files: list[Path], tier, names, unchanged, workers: int | None)
         return
     for job in jobs:
         yield job[0], _prepare_timed(job)
+
+
+def _row_origin(row: tuple, paths: dict[int, str]) -> str:
+    origin, file_id, line = row[13], row[11], row[12]
+    if origin is not None:
+        return origin
+    path = paths.get(file_id, "?")
+    return f"{path}:{line}" if line is not None else path
+
+
+def _row_sort_key(row: tuple, paths: dict[int, str]) -> tuple:
+    """:meth:`tracer.labels.Label.sort_key` of a stored row (:data:`_COLUMNS` order)."""
+    return (
+        _TIER_RANK[row[10]],
+        -int(row[7]),
+        _ROLE_RANK[row[5]],
+        row[6],
+        row[2],
+        _row_origin(row, paths),
+        row[3] or row[5],
+        row[4] or "",
+    )
 
 
 class _RoleSurface:
@@ -515,7 +539,10 @@ class LabelStore(_RoleSurface):
         if self._keys is None:
             col = self.con.sql("SELECT k FROM labels").to_arrow_table().column(0)
             keys = col.to_numpy() if col.num_chunks else np.zeros(0, dtype=np.uint64)
-            self._keys = np.unique(keys.astype(np.uint64, copy=False))
+            keys = np.sort(keys.astype(np.uint64, copy=False))  # (np.unique is far slower here)
+            if len(keys):
+                keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
+            self._keys = keys
         return self._keys
 
     def _file_paths(self) -> dict[int, str]:
@@ -595,7 +622,11 @@ class LabelStore(_RoleSurface):
 
         Addresses without labels, and invalid ones, are absent from the result.
         """
-        chain = chain.lower()
+        grouped = self._rows_many(chain.lower(), addresses)
+        return {a: self._labels_from_rows(rs) for a, rs in grouped.items()}
+
+    def _rows_many(self, chain: str, addresses: Iterable[str]) -> dict[str, list[tuple]]:
+        """Stored rows (:data:`_COLUMNS` order) of many addresses, grouped by address."""
         addresses = list(addresses)
         if not addresses:
             return {}
@@ -604,32 +635,39 @@ class LabelStore(_RoleSurface):
         if errors:
             valid[np.fromiter(errors, dtype=np.int64, count=len(errors))] = False
         known = self._key_set()
-        pos = np.searchsorted(known, keys)
+        if not len(known):
+            return {}
+        order = np.argsort(keys)  # sorted probes: searchsorted walks the key set in order
+        pos = np.searchsorted(known, keys[order])
         pos[pos >= len(known)] = 0
-        hit = valid & (known[pos] == keys) if len(known) else np.zeros(len(keys), dtype=bool)
-        idx = np.flatnonzero(hit)
+        hit = np.zeros(len(keys), dtype=bool)
+        hit[order] = known[pos] == keys[order]
+        idx = np.flatnonzero(hit & valid)
         if not len(idx):
             return {}
-        probe = pa.table(
-            {
-                "k": pa.array(keys[idx], type=pa.uint64()),
-                "address": canonical.take(pa.array(idx)),
-            }
-        )
+        wanted = set(canonical.take(pa.array(idx)).to_pylist())
+        probe = pa.table({"k": pa.array(np.unique(keys[idx]), type=pa.uint64())})
+        # two steps: match keys on the key column alone (cheap), then read only those rows
         self.con.register("_probe", probe)
         try:
-            rows = self.con.execute(
-                f"""SELECT {", ".join("l." + c.strip() for c in _COLUMNS.split(","))}
-                    FROM (SELECT DISTINCT k, address FROM _probe) p
-                    JOIN labels l ON l.k = p.k AND l.address = p.address AND l.chain = ?""",
-                [chain],
-            ).fetchall()
+            rowids = self.con.sql(
+                "SELECT l.rowid AS r FROM labels l SEMI JOIN _probe p ON l.k = p.k"
+            ).to_arrow_table()
+            self.con.register("_rowids", rowids)
+            rows = self.con.sql(
+                f"SELECT {_COLUMNS} FROM labels l SEMI JOIN _rowids ON l.rowid = _rowids.r "
+                "WHERE l.chain = ?",
+                params=[chain],
+            ).to_arrow_table()
         finally:
             self.con.unregister("_probe")
+            self.con.unregister("_rowids")
+        cols = [rows.column(i).to_pylist() for i in range(rows.num_columns)]
         grouped: dict[str, list] = {}
-        for row in rows:
-            grouped.setdefault(row[1], []).append(row)
-        return {a: self._labels_from_rows(rs) for a, rs in grouped.items()}
+        for row in zip(*cols, strict=True):
+            if row[1] in wanted:
+                grouped.setdefault(row[1], []).append(row)
+        return grouped
 
     def prefetch(self, chain: str, addresses: Iterable[str]) -> int:
         """Answer many future :meth:`lookup` calls with one query (e.g. a whole frontier).
@@ -650,11 +688,16 @@ class LabelStore(_RoleSurface):
         return len(found)
 
     def role_of_many(self, chain: str, addresses: Iterable[str]) -> dict[str, RoleMatch]:
-        """The engine's role for many addresses at once (see :meth:`role_of`)."""
+        """The engine's role for many addresses at once (see :meth:`role_of`).
+
+        Same choice as :meth:`role_of`; only the deciding label of each address is built.
+        """
+        paths = self._file_paths()
         out = {}
-        for address, labels in self.lookup_many(chain, addresses).items():
-            best = labels[0]
-            out[address] = RoleMatch(best.role, best.entity or best.label, best)
+        for address, rows in self._rows_many(chain.lower(), addresses).items():
+            best = min(rows, key=lambda r: _row_sort_key(r, paths)) if len(rows) > 1 else rows[0]
+            lab = self._labels_from_rows([best])[0]
+            out[address] = RoleMatch(lab.role, lab.entity or lab.label, lab)
         return out
 
     # ---------------------------------------------------------------------------------- views

@@ -295,18 +295,39 @@ class Label:
         )
 
 
-def label_unchecked(**fields) -> Label:
+def label_unchecked(
+    chain: str,
+    address: str,
+    label: str,
+    category: str,
+    entity: str | None,
+    role: str,
+    source: str,
+    confidence: int,
+    origin: str,
+    tier: str = "imported",
+    lastmod: str | None = None,
+    concepts: tuple[str, ...] = (),
+) -> Label:
     """A :class:`Label` from fields that are already canonical and valid (no re-validation).
 
     For rows read back from a label store or validated column-wise by :mod:`tracer.importers`;
     anything else should call ``Label(...)``.
     """
     lab = object.__new__(Label)
-    fields.setdefault("tier", "imported")
-    fields.setdefault("lastmod", None)
-    fields.setdefault("concepts", ())
-    for name in Label.__slots__:
-        object.__setattr__(lab, name, fields[name])
+    setattr_ = object.__setattr__
+    setattr_(lab, "chain", chain)
+    setattr_(lab, "address", address)
+    setattr_(lab, "label", label)
+    setattr_(lab, "category", category)
+    setattr_(lab, "entity", entity)
+    setattr_(lab, "role", role)
+    setattr_(lab, "source", source)
+    setattr_(lab, "confidence", confidence)
+    setattr_(lab, "origin", origin)
+    setattr_(lab, "tier", tier)
+    setattr_(lab, "lastmod", lastmod)
+    setattr_(lab, "concepts", concepts)
     return lab
 
 
