@@ -51,8 +51,17 @@ def _trace(source, meta: dict, data: Path):
 
 
 def _stats(result) -> dict:
+    import hashlib
+
     touched = {t.transfer_id for h in result.outcome.histories.values() for t in h}
+    edges = sorted(
+        (k, d["tainted"], d["hop"]) for _, _, k, d in result.graph.edges(keys=True, data=True)
+    )
+    digest = hashlib.sha256((result.flags.to_csv(index=False) + repr(edges)).encode()).hexdigest()[
+        :16
+    ]
     return {
+        "digest": digest,  # flags and tainted edges: equal digests, equal answers
         "edges": result.graph.number_of_edges(),
         "nodes": result.graph.number_of_nodes(),
         "flags": len(result.flag_list),

@@ -19,6 +19,7 @@ if shutil.which("java") is None and not __import__("os").environ.get("JAVA_HOME"
 import tracer  # noqa: E402
 from tracer.allocation import POLICIES  # noqa: E402
 from tracer.engine import LedgerJob, TraceParams, run_jobs  # noqa: E402
+from tracer.records import Transfer  # noqa: E402
 from tracer.sandbox import SANDBOX_DIR  # noqa: E402
 from tracer.sources import open_source  # noqa: E402
 from tracer.sources.base import SourceError  # noqa: E402
@@ -30,6 +31,7 @@ from tracer.spark.source import SparkSource  # noqa: E402
 sys.path.insert(0, str(Path(__file__).parent))
 import test_bulk_source as cases  # noqa: E402 - the DuckDB source's export fixtures
 
+pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas")
 ROOT = Path(__file__).resolve().parents[1]
 #: synthetic transfers for the parity test (bench/bench_spark.py runs 1M and 10M)
 SYNTH_ROWS = 200_000
@@ -44,8 +46,8 @@ def spark():
 
 def _records(transfers):
     """Everything a Transfer carries except ``source`` (duckdb:… / spark:…)."""
-    fields = [f for f in transfers[0].__dataclass_fields__ if f not in ("source", "_id")]
-    return [tuple(getattr(t, f) for f in fields) for t in transfers] if transfers else []
+    fields = [f for f in Transfer.__dataclass_fields__ if f not in ("source", "_id")]
+    return [tuple(getattr(t, f) for f in fields) for t in transfers]
 
 
 def _graph(result):
