@@ -498,8 +498,9 @@ def test_cli_named_case_over_rpc(tmp_path):
     """``tracer trace --case deribit-2022 --source rpc --rpc-url URL``: the case's real seed
     addresses, replayed on a local chain (anvil impersonates them), traced over JSON-RPC."""
     root = Path(__file__).resolve().parents[1]
-    if not (root / "addresses" / "cases" / "deribit-2022.yaml").is_file():
-        pytest.skip("addresses/cases/deribit-2022.yaml not there yet")
+    needed = ("cases/deribit-2022.yaml", "entities/mixers.yaml")
+    if not all((root / "addresses" / name).is_file() for name in needed):
+        pytest.skip("addresses/cases/deribit-2022.yaml or entities/mixers.yaml not there yet")
     thief = "0x8d08aad4b2bac2bb761ac4781cf62468c9ec47b4"  # first recipient (DOJ 24-cv-02828)
     tornado = "0xa160cdab225685da1d56aa342ad8841c3b53f291"  # Tornado Cash 100 ETH pool
     node = start_anvil(chain_id=1, timestamp=1_667_300_000)  # after the case's "since"
@@ -580,3 +581,47 @@ def test_no_trace_warning_reaches_the_api(net):
     assert any("no traces" in w for w in result.warnings)
     coverage = result.manifest["data_fingerprint"]["coverage"]["native"]
     assert coverage.startswith("top-level only")
+
+
+def test_evm_chain_registry():
+    from eth_utils import to_checksum_address
+
+    from tracer.addresses import normalize
+    from tracer.chains import CHAINS
+    from tracer.evm_chains import EVM_CHAINS, by_id, resolve
+
+    for chain_id, name in (
+        (1, "ethereum"),
+        (43114, "avalanche"),
+        (56, "bsc"),
+        (137, "polygon"),
+        (42161, "arbitrum"),
+        (8453, "base"),
+        (10, "optimism"),
+    ):
+        assert by_id(chain_id).name == name and CHAINS[name].chain_id == chain_id
+        assert CHAINS[name].kind == "evm" and CHAINS[name].explorer_tx_url.endswith("/tx/{}")
+    for evm in EVM_CHAINS:
+        for token in evm.tokens:  # published EIP-55 forms: a typo fails the checksum
+            lower = normalize(evm.name, token.address)
+            assert to_checksum_address(lower) == token.address
+            asset = CHAINS[evm.name].assets[lower]
+            assert (asset.symbol, asset.decimals) == (token.symbol, token.decimals)
+    assert resolve("avax").name == resolve("0xa86a").name == resolve(43114).name == "avalanche"
+    btcb = CHAINS["avalanche"].assets["0x152b9d0fdc40c096757f570a51e494bd4b943e50"]
+    assert (btcb.symbol, btcb.decimals) == ("BTC.b", 8)
+    assert (
+        CHAINS["ethereum"].assets["0xdac17f958d2ee523a2206206994597c13d831ec7"].issuer == "Tether"
+    )
+    assert [t.symbol for t in by_id(1).bridged_btc] == ["WBTC"]
+
+
+def test_fixture_bytecode_matches_its_source():
+    import hashlib
+
+    fixtures = Path(__file__).resolve().parent / "fixtures"
+    built = json.loads((fixtures / "TestContracts.json").read_text())
+    source = (fixtures / built["source"]).read_bytes()
+    assert hashlib.sha256(source).hexdigest() == built["source_sha256"]
+    for contract in built["contracts"].values():
+        assert contract["bytecode"].startswith("0x6080") and contract["abi"]

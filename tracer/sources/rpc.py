@@ -131,7 +131,8 @@ def decode_transfer_logs(logs: Iterable) -> list[tuple]:
     slicing and ``int(x, 16)``, with per-batch caches of decoded topics, addresses and quantities
     (in a frontier query one side of every log is a frontier address, and block numbers and
     log indexes repeat), so a topic is validated once per batch, not once per log. Anything
-    else (bytes, upper-case prefixes, missing fields, ...) goes through
+    else (bytes, upper-case prefixes, missing fields, ...) fails a check of the fast path
+    (a bytes value never equals a ``str`` prefix; ints are not sliceable) and goes through
     ``transfer_from_rpc_log``.
     """
     out: list[tuple] = []
@@ -154,49 +155,49 @@ def decode_transfer_logs(logs: Iterable) -> list[tuple]:
             t1, t2 = topics[1], topics[2]
             sender = word_of(t1)
             if sender is None:
-                if type(t1) is not str or is_word(t1) is None:
+                if is_word(t1) is None:
                     raise ValueError
                 sender = words[t1] = "0x" + t1[26:].lower()
             receiver = word_of(t2)
             if receiver is None:
-                if type(t2) is not str or is_word(t2) is None:
+                if is_word(t2) is None:
                     raise ValueError
                 receiver = words[t2] = "0x" + t2[26:].lower()
             token = log["address"]
             token_l = contract_of(token)
             if token_l is None:
-                if type(token) is not str or len(token) != 42 or token[:2] != "0x":
+                if len(token) != 42 or token[:2] != "0x":
                     raise ValueError
                 token_l = contracts[token] = token.lower()
             data = log["data"]
-            if type(data) is not str or len(data) != 66 or data[:2] != "0x":
+            if len(data) != 66 or data[:2] != "0x":
                 raise ValueError
             value = int(data[2:], 16)
             tx = log["transactionHash"]
-            if type(tx) is not str or tx[:2] != "0x":
+            if tx[:2] != "0x":
                 raise ValueError
             x = log["logIndex"]
             log_index = num_of(x)
             if log_index is None:
-                if type(x) is not str or x[:2] != "0x":
+                if x[:2] != "0x":
                     raise ValueError
                 log_index = nums[x] = int(x, 16)
             x = log["blockNumber"]
             block = num_of(x)
             if block is None:
-                if type(x) is not str or x[:2] != "0x":
+                if x[:2] != "0x":
                     raise ValueError
                 block = nums[x] = int(x, 16)
             x = log["transactionIndex"]
             tx_index = num_of(x)
             if tx_index is None:
-                if type(x) is not str or x[:2] != "0x":
+                if x[:2] != "0x":
                     raise ValueError
                 tx_index = nums[x] = int(x, 16)
             x = log.get("blockTimestamp")
             ts = None if x is None else num_of(x)
             if ts is None and x is not None:
-                if type(x) is not str or x[:2] != "0x":
+                if x[:2] != "0x":
                     raise ValueError
                 ts = nums[x] = int(x, 16)
             append((token_l, sender, receiver, value, tx.lower(), log_index, block, tx_index, ts))
