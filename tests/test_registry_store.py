@@ -336,3 +336,27 @@ def test_cli_show_without_store_uses_the_registry(tmp_path, monkeypatch):
     shown = json.loads(r.stdout)
     assert shown["engine_role"] == "mixer" and shown["labels"][0]["tier"] == "curated"
     assert normalize("ethereum", shown["address"]) == TC_01
+
+
+def test_trace_asks_the_store_once_per_round_not_per_address(tmp_path, monkeypatch):
+    import tracer
+
+    with LabelStore(tmp_path / "s.duckdb") as st:
+        st.add([make(address=RONIN, role="sanctioned")], name="x")
+    calls = {"frontier": 0, "single": 0}
+    rows_many, has_key = LabelStore._rows_many, LabelStore._has_key
+
+    def frontier_query(self, *a, **kw):
+        calls["frontier"] += 1
+        return rows_many(self, *a, **kw)
+
+    def single_query(self, *a, **kw):
+        calls["single"] += 1
+        return has_key(self, *a, **kw)
+
+    monkeypatch.setattr(LabelStore, "_rows_many", frontier_query)
+    monkeypatch.setattr(LabelStore, "_has_key", single_query)
+    result = tracer.trace(case="sandbox", label_store=tmp_path / "s.duckdb")
+    assert 0 < calls["frontier"] <= result.outcome.rounds
+    assert calls["single"] <= 3  # addresses first seen after the last round (swap counterparties)
+    assert result.flags.equals(tracer.trace(case="sandbox").flags)

@@ -296,8 +296,15 @@ def trace(
 
     # issue 9 (tracer/spark): a source may replay each round's ledgers elsewhere (Spark executors)
     ledger_runner = getattr(src, "ledger_runner", None)
+    warm = getattr(index, "prefetch", None)  # a label store answers a frontier in one query
     outcome = run_engine(
-        src, seeds, params, role_of=role_of, progress=progress, ledger_runner=ledger_runner
+        src,
+        seeds,
+        params,
+        role_of=role_of,
+        progress=progress,
+        ledger_runner=ledger_runner,
+        prefetch=(lambda frontier: warm(chain, frontier)) if warm else None,
     )
     symbols = getattr(src, "token_symbols", lambda: {})()
 

@@ -131,6 +131,7 @@ def run_jobs(jobs: list[LedgerJob], params: TraceParams) -> dict[str, LedgerResu
 
 RoleLookup = Callable[[str], "str | None"]  # address -> engine role from labels, or None
 Progress = Callable[[int, int, int], None]  # (round, frontier size, edges so far)
+Prefetch = Callable[[list[str]], object]  # warm role lookups for a whole frontier at once
 
 
 def trace(
@@ -140,11 +141,14 @@ def trace(
     role_of: RoleLookup = lambda a: None,
     progress: Progress | None = None,
     ledger_runner: LedgerRunner | None = None,
+    prefetch: Prefetch | None = None,
 ) -> TraceOutcome:
     """Trace forward from ``seeds`` (canonical addresses on ``source.chain``).
 
     ``ledger_runner`` replays a round's ledgers somewhere else (e.g. as a Spark job); by
-    default they run in this process with :func:`run_jobs`.
+    default they run in this process with :func:`run_jobs`. ``prefetch`` is called once per
+    round with the round's new addresses before ``role_of`` is asked about any of them, so a
+    label store answers a whole frontier with one query instead of one per address.
     """
     seeds = sorted(set(seeds))
     if not seeds:
@@ -162,6 +166,8 @@ def trace(
 
     while pending:
         rounds += 1
+        if prefetch:
+            prefetch(sorted(pending))
         expand: list[str] = []
         for address in sorted(pending):
             node = nodes[address]
