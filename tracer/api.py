@@ -286,6 +286,8 @@ def trace(
 
         store = LabelStore(label_store, read_only=True)
         index = MergedLabels(index, store)
+    if chain_info.kind == "utxo" and (follow or bridges is not None):  # issue 10
+        raise TraceInputError("--follow/--bridges: cross-chain traces start on an account chain")
     # --- Bitcoin (issue 6): the UTXO engine of tracer/bitcoin, same TraceResult -------------
     if chain_info.kind == "utxo":
         from tracer.bitcoin.pipeline import trace_bitcoin

@@ -133,6 +133,19 @@ class CrossChain:
                 for h in self.hops
             ],
             "stops": dict(sorted(by_reason.items())),
+            "stop_list": [
+                {
+                    "chain": s.chain,
+                    "contract": s.contract,
+                    "bridge": s.bridge,
+                    "tx_hash": s.tx_hash,
+                    "reason": s.reason,
+                    "tainted": str(s.tainted),
+                    "dest_chain": s.dest_chain,
+                    "detail": s.detail,
+                }
+                for s in sorted(self.stops, key=lambda s: (s.chain, s.tx_hash, s.transfer_id))
+            ],
             "bridge_contracts": {
                 c: dict(sorted(m.items())) for c, m in sorted(self.registry.items())
             },
