@@ -21,7 +21,7 @@ Domain ids: :data:`DOMAINS` (Circle's list; more can be passed to the decoder).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from tracer.bridges.base import (
