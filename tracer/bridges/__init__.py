@@ -33,6 +33,7 @@ BUILTIN = (
     "tracer.bridges.cctp",
     "tracer.bridges.wormhole",
     "tracer.bridges.avalanche",
+    "tracer.bridges.inferred",
 )
 
 

@@ -13,7 +13,7 @@ All amounts are integers in base units; all addresses are in their chain's canon
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -204,7 +204,9 @@ class BaseDecoder:
 
 
 def link_by_key(
-    deposits: Iterable[BridgeDeposit], releases: Iterable[BridgeRelease]
+    deposits: Iterable[BridgeDeposit],
+    releases: Iterable[BridgeRelease],
+    lookup: AssetLookup | None = None,
 ) -> list[BridgeLink]:
     """Link each deposit to the releases carrying its ``link_key`` (and coming from its chain).
 
@@ -231,28 +233,38 @@ def link_by_key(
         evidence = [f"{d.bridge} id {d.link_key} on both chains"]
         if d.recipient and all(r.recipient == d.recipient for r in found if r.kind == "out"):
             evidence.append("recipient matches the deposit")
-        links.append(BridgeLink(d, tuple(found), "exact", 1.0, tuple(evidence), fee_of(d, found)))
+        links.append(
+            BridgeLink(d, tuple(found), "exact", 1.0, tuple(evidence), fee_of(d, found, lookup))
+        )
     return links
 
 
-def fee_of(deposit: BridgeDeposit, releases: Iterable[BridgeRelease]) -> int | None:
+AssetLookup = Callable[[str, str], object]  # (chain, asset) -> tracer.chains.Asset | None
+
+
+def fee_of(
+    deposit: BridgeDeposit, releases: Iterable[BridgeRelease], lookup: AssetLookup | None = None
+) -> int | None:
     """Deposited minus released, when every release is the same value unit as the deposit."""
     releases = list(releases)
-    if not releases or not all(comparable(deposit, r) for r in releases):
+    if not releases or not all(comparable(deposit, r, lookup) for r in releases):
         return None
     return deposit.amount - sum(r.amount for r in releases)
 
 
-def comparable(deposit: BridgeDeposit, release: BridgeRelease) -> bool:
+def comparable(
+    deposit: BridgeDeposit, release: BridgeRelease, lookup: AssetLookup | None = None
+) -> bool:
     """Same-value assets with the same decimals (USDT on Ethereum and on Tron, ETH and ETH).
 
-    Decided from :mod:`tracer.chains`: both symbols known and equal, decimals equal. Unknown
-    tokens are never comparable (a spam "USDT" is not USDT).
+    Decided from ``lookup`` (default :func:`tracer.chains.asset_info`, the registered assets):
+    both symbols known and equal, decimals equal. Unknown tokens are never comparable (a spam
+    "USDT" is not USDT).
     """
-    from tracer.chains import asset_info
-
-    a = asset_info(deposit.chain, deposit.asset)
-    b = asset_info(release.chain, release.asset)
+    if lookup is None:
+        from tracer.chains import asset_info as lookup
+    a = lookup(deposit.chain, deposit.asset)
+    b = lookup(release.chain, release.asset)
     if a is None or b is None:
         return False
     return a.symbol.upper() == b.symbol.upper() and a.decimals == b.decimals
