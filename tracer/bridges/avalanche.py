@@ -79,6 +79,7 @@ class AvalancheBridgeDecoder(BaseDecoder):
     linkage: str = "exact"
     contracts: dict[str, frozenset[str]] = field(default_factory=dict)
     token_pairs: dict[str, str] = field(default_factory=lambda: dict(TOKEN_PAIRS))
+    window: int = MAX_DELAY  # how long after a deposit its release is looked for (seconds)
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:

@@ -222,6 +222,12 @@ class ThorchainDecoder(BaseDecoder):
                 self.add_contract(chain, a)
         return n
 
+    @property
+    def resolves_without_destination(self) -> bool:
+        """True when :meth:`link` can answer for inbounds whose destination chain was not
+        given (it asks Midgard): the orchestration should pass such deposits in anyway."""
+        return self.midgard is not None
+
     def is_vault(self, chain: str, address: str) -> bool:
         return address in self.vaults.get(chain, ())
 
