@@ -701,3 +701,82 @@ def test_midgard_responses_are_stored_and_replayed_offline(tmp_path):
         url = server.url
     again = MidgardClient(url, cache=str(tmp_path), retries=1)
     assert len(again.actions(REAL_INBOUND)) == 1 and again.http.sent == 0
+
+
+# ------------------------------------------------------------------------------------ UTXO sources
+
+
+def test_utxo_inbound_behind_a_transfer_and_vault_outbounds_from_a_bitcoin_source():
+    from tracer.bitcoin.memory import MemoryBtcSource
+    from tracer.records import Transfer
+
+    inbound = btc_tx(
+        "a1" * 32, BTC_USER, [(BTC_VAULT, 7_000_000, ""), (None, 0, op_return(f"=:e:{DEST_ETH}"))]
+    )
+    refund_in = btc_tx(
+        "a2" * 32, BTC_USER, [(BTC_VAULT, 9_000_000, ""), (None, 0, op_return("=:NOPE.X:x"))]
+    )
+    refund = btc_tx(
+        "a3" * 32,
+        BTC_VAULT,
+        [(BTC_USER, 8_990_000, ""), (None, 0, op_return("REFUND:" + "A2" * 32))],
+    )
+    forged = btc_tx(
+        "a4" * 32, BTC_FORGER, [(BTC_USER, 1, ""), (None, 0, op_return("OUT:" + "A1" * 32))]
+    )
+    source = MemoryBtcSource([inbound, refund_in, refund, forged])
+    d = decoder(utxo_sources={"bitcoin": source})
+    assert d.knows("bitcoin", BTC_VAULT)  # UTXO vaults are registered contracts
+    t = Transfer(
+        "bitcoin",
+        "native",
+        BTC_USER,
+        BTC_VAULT,
+        7_000_000,
+        8,
+        inbound.txid,
+        0,
+        800_000,
+        1_700_001_000,
+        kind="utxo",
+    )
+    dep = d.deposit_from_transfer(t)
+    assert dep is not None and dep.dest_chain == "ethereum" and dep.link_key == "A1" * 32
+    change = Transfer(
+        "bitcoin",
+        "native",
+        BTC_USER,
+        BTC_VAULT,
+        1,
+        8,
+        inbound.txid,
+        1,
+        800_000,
+        1_700_001_000,
+        kind="utxo",
+    )
+    assert d.deposit_from_transfer(change) is None  # not the vault output
+    rels = d.releases("bitcoin", 1_700_000_000, 1_700_002_000)
+    assert [r.tx_hash for r in rels] == [refund.txid]  # the forged OUT is not a vault's
+    dep2 = d.deposit_from_btc(refund_in)
+    [link] = d.link([dep2], rels)
+    assert link.releases[0].kind == "refund" and link.fee == 10_000
+    assert d.releases("ethereum", 0, 2**40) == []
+
+
+def test_real_inbound_addresses_shape_skips_untraced_chains():
+    entries = [
+        {
+            "chain": "BTC",
+            "address": BTC_VAULT,
+            "pub_key": "thorpub1addwnpepq",
+            "halted": False,
+            "gas_rate": "10",
+            "gas_rate_units": "satsperbyte",
+        },
+        {"chain": "LTC", "address": "ltc1qsomething", "halted": False},
+        {"chain": "GAIA", "address": "cosmos1something", "halted": False},
+        {"chain": "ETH", "address": ETH_VAULT, "router": ROUTER, "halted": False},
+    ]
+    vaults, routers = load_vaults(entries)
+    assert set(vaults) == {"bitcoin", "ethereum"} and routers == {"ethereum": frozenset({ROUTER})}

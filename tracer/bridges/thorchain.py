@@ -38,7 +38,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from tracer.bridges.base import (
     BaseDecoder,
@@ -65,6 +65,7 @@ from tracer.bridges.thormemo import (
     thor_txid,
     utxo_memo,
 )
+from tracer.records import Transfer
 from tracer.sources.base import SourceError
 
 NAME = "thorchain"
@@ -99,7 +100,7 @@ def load_vaults(source: object) -> tuple[dict[str, frozenset[str]], dict[str, fr
 
     ``source`` is a path to a JSON file or the decoded JSON: a list of objects with ``chain``
     (THORChain code like ``"BTC"`` or a tracer chain name) and ``address``, optionally
-    ``router``. Give every vault of the period traced: vaults rotate ("churn") every few days,
+    ``router``. Entries for chains tracer has no address rules for are skipped. Give every vault of the period traced: vaults rotate ("churn") every few days,
     so past ones come from ``inbound_addresses?height=N`` or a block explorer's label.
     Returns ``(vaults, routers)`` by tracer chain name, canonical addresses.
     """
@@ -123,6 +124,8 @@ def load_vaults(source: object) -> tuple[dict[str, frozenset[str]], dict[str, fr
         chain = _tracer_chain(code)
         if chain is None:
             raise VaultFileError(f"{where} entry {i}: unknown chain {show(str(code))}")
+        if not _addressable(chain):
+            continue  # a THORChain chain tracer does not trace (LTC, DOGE, GAIA, ...)
         try:
             if entry.get("address"):
                 vaults[chain].add(canonical_address(chain, str(entry["address"])))
@@ -142,6 +145,15 @@ def _tracer_chain(code: object) -> str | None:
     if code.upper() in THOR_CHAINS:
         return THOR_CHAINS[code.upper()]
     return code.lower() if code.lower() in CHAIN_CODES else None
+
+
+def _utxo(chain: str) -> bool:
+    from tracer.addresses import chain_kind
+
+    try:
+        return chain_kind(chain) == "utxo"
+    except ValueError:
+        return False
 
 
 def _addressable(chain: str | None) -> bool:
@@ -198,6 +210,9 @@ class ThorchainDecoder(BaseDecoder):
     contracts: dict[str, frozenset[str]] = field(default_factory=dict)
     vaults: dict[str, frozenset[str]] = field(default_factory=dict)
     midgard: MidgardClient | None = None
+    #: Bitcoin-style sources by chain (``address_txs(addresses, until, since)``), for reading
+    #: UTXO inbounds behind a transfer and UTXO outbounds spent by listed vaults.
+    utxo_sources: dict[str, Any] = field(default_factory=dict)
     #: (record key, reason) for every log / transaction that looked like THORChain but was
     #: not used: malformed data, forged outbound, vault unknown. Never raised.
     skipped: list[tuple[str, str]] = field(default_factory=list)
@@ -217,6 +232,9 @@ class ThorchainDecoder(BaseDecoder):
         for chain, addresses in vaults.items():
             self.vaults[chain] = self.vaults.get(chain, frozenset()) | addresses
             n += len(addresses)
+            if _utxo(chain):  # UTXO inbounds are paid to the vault itself: register it
+                for a in addresses:
+                    self.add_contract(chain, a)
         for chain, addresses in routers.items():
             for a in addresses:
                 self.add_contract(chain, a)
@@ -373,6 +391,46 @@ class ThorchainDecoder(BaseDecoder):
         )
 
     # ---------------------------------------------------------------- UTXO transactions
+
+    def deposit_from_transfer(self, t: Transfer) -> BridgeDeposit | None:
+        """The inbound behind a UTXO payment to a vault, read from ``utxo_sources[t.chain]``
+        (the transfer itself carries no memo). None for other chains and non-vault outputs."""
+        source = self.utxo_sources.get(t.chain)
+        if source is None or t.kind != "utxo" or not self.knows(t.chain, t.to_address):
+            return None
+        try:
+            txs = source.address_txs([t.to_address], until=t.timestamp, since=t.timestamp)
+        except SourceError as e:
+            self._skip(t.transfer_id, f"cannot read the inbound transaction: {e}")
+            return None
+        tx = next((x for x in txs if x.txid == t.tx_hash), None)
+        if tx is None:
+            self._skip(t.transfer_id, "inbound transaction not in the Bitcoin data")
+            return None
+        deposit = self.deposit_from_btc(tx, t.chain)
+        if deposit is None or deposit.log_index != t.log_index:
+            return None
+        return deposit
+
+    def releases(self, chain: str, since: int, until: int) -> list[BridgeRelease]:
+        """Outbounds on a UTXO ``chain`` in [since, until]: transactions spent by a listed vault,
+        read from ``utxo_sources[chain]`` (EVM outbounds come from router logs instead)."""
+        source = self.utxo_sources.get(chain)
+        vaults = self.vaults.get(chain)
+        if source is None or not vaults:
+            return []
+        try:
+            txs = source.address_txs(sorted(vaults), until=until, since=since)
+        except SourceError as e:
+            self._skip(f"{chain}:vaults", f"cannot read vault transactions: {e}")
+            return []
+        out = []
+        for tx in txs:
+            if tx.inputs and tx.inputs[0].address in vaults:
+                release = self.release_from_btc(tx, chain)
+                if release is not None:
+                    out.append(release)
+        return out
 
     def deposit_from_btc(self, tx, chain: str = "bitcoin") -> BridgeDeposit | None:
         """The THORChain inbound in a Bitcoin :class:`tracer.bitcoin.model.BtcTx`, or None.
