@@ -335,6 +335,7 @@ class CctpDecoder(BaseDecoder):
                 raise ValueError("source domain out of range")
             body = parse_body(abi_bytes(log.data, 2), v2)
             recipient = canonical_address(log.chain, word_address(body["mint_recipient"]))
+            nonce = word_uint(log.topics[2]) if not v2 else None
         except ValueError as e:
             self._skip(log, f"CCTP MessageReceived without a burn message: {e}")
             return None
@@ -352,7 +353,7 @@ class CctpDecoder(BaseDecoder):
             )
             amount = body["amount"] - body["fee_executed"]
         else:
-            key = v1_key(source, word_uint(log.topics[2]))
+            key = v1_key(source, nonce)  # type: ignore[arg-type]
             amount = body["amount"]
         return BridgeRelease(
             NAME,

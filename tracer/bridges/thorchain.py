@@ -468,6 +468,11 @@ class ThorchainDecoder(BaseDecoder):
         if vaults and out.address not in vaults:
             self._skip(key, f"memo but paid to {out.address}, not a known THORChain vault")
             return None
+        try:
+            link_key = thor_txid(tx.txid)
+        except MemoError as e:
+            self._skip(key, str(e))
+            return None
         dest_chain, recipient = self._intent(key, memo_text)
         return BridgeDeposit(
             NAME,
@@ -482,7 +487,7 @@ class ThorchainDecoder(BaseDecoder):
             out.value,
             dest_chain,
             recipient,
-            thor_txid(tx.txid),
+            link_key,
             memo_text,
         )
 
