@@ -354,7 +354,7 @@ def test_transfer_out_from_a_listed_vault_links_exactly():
     link = links[0]
     assert (link.linkage, link.confidence, link.fee) == ("exact", 1.0, None)
     assert "recipient matches the memo destination" in link.evidence
-    assert any("listed vault" in e for e in link.evidence)
+    assert f"paid by listed vault(s) {ETH_VAULT}" in link.evidence
 
 
 def test_forged_out_from_a_non_vault_is_rejected():

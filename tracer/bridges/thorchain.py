@@ -216,6 +216,8 @@ class ThorchainDecoder(BaseDecoder):
     #: (record key, reason) for every log / transaction that looked like THORChain but was
     #: not used: malformed data, forged outbound, vault unknown. Never raised.
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: release key -> the vault that paid it (router events name it in a topic, not the record)
+    paid_by: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.contracts:
@@ -374,7 +376,7 @@ class ThorchainDecoder(BaseDecoder):
                 "known THORChain vault: forged or vault list incomplete; not linked",
             )
             return None
-        return BridgeRelease(
+        release = BridgeRelease(
             NAME,
             chain,
             contract,
@@ -389,6 +391,8 @@ class ThorchainDecoder(BaseDecoder):
             memo.txid,
             memo.action,
         )
+        self.paid_by[release.key] = vault
+        return release
 
     # ---------------------------------------------------------------- UTXO transactions
 
@@ -570,7 +574,7 @@ class ThorchainDecoder(BaseDecoder):
         outs = [r for r in found if r.kind == "out"]
         refunds = [r for r in found if r.kind == "refund"]
         if confidence == CONFIDENCE_VAULT:
-            vaults = sorted({r.contract for r in found})
+            vaults = sorted({self.paid_by.get(r.key, r.contract) for r in found})
             evidence.append("paid by listed vault(s) " + ", ".join(vaults))
         if outs and d.recipient:
             if all(r.recipient == d.recipient for r in outs):
