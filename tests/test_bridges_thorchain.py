@@ -780,3 +780,57 @@ def test_real_inbound_addresses_shape_skips_untraced_chains():
     ]
     vaults, routers = load_vaults(entries)
     assert set(vaults) == {"bitcoin", "ethereum"} and routers == {"ethereum": frozenset({ROUTER})}
+
+
+def test_decodes_router_logs_read_from_an_ethereum_etl_export(tmp_path):
+    """The same logs through the bulk provider (DuckDB over an ethereum-etl ``logs.csv``)."""
+    import csv
+
+    from tracer.bridges.events import DuckDBLogs
+
+    dep = deposit_log(
+        f"=:ETH.USDT-0XDAC17F958D2EE523A2206206994597C13D831EC7:{USER}", amount=2 * 10**18
+    )
+    out = transfer_out_log(outbound_memo("out", dep.tx_hash), to=USER)
+    forged = transfer_out_log(outbound_memo("out", dep.tx_hash), vault=FORGER, n=3)
+    with open(tmp_path / "logs.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(
+            [
+                "log_index",
+                "transaction_hash",
+                "transaction_index",
+                "block_hash",
+                "block_number",
+                "address",
+                "data",
+                "topics",
+                "block_timestamp",
+                "tx_from",
+            ]
+        )
+        for log in (dep, out, forged):
+            w.writerow(
+                [
+                    log.log_index,
+                    log.tx_hash,
+                    0,
+                    "0x" + "00" * 32,
+                    log.block,
+                    log.address.upper().replace("0X", "0x"),
+                    log.data,
+                    ",".join(log.topics),
+                    log.time,
+                    log.tx_from,
+                ]
+            )
+    provider = DuckDBLogs(tmp_path, "ethereum")
+    logs = provider.logs([ROUTER])
+    assert len(logs) == 3
+    d = decoder()
+    deposits = [x for x in (d.decode_deposit(log) for log in logs) if x]
+    releases = [x for x in (d.decode_release(log) for log in logs) if x]
+    assert len(deposits) == 1 and deposits[0].sender == USER and deposits[0].amount == 2 * 10**18
+    assert len(releases) == 1 and releases[0].recipient == USER  # the forged one is skipped
+    [link] = d.link(deposits, releases)
+    assert link.deposit.link_key == thor_txid(dep.tx_hash)

@@ -222,6 +222,7 @@ class CctpDecoder(BaseDecoder):
             for chain, roles in V1_CONTRACTS.items():
                 for address in roles.values():
                     self.add_contract(chain, address)
+            for chain in sorted({*V1_CONTRACTS, "polygon"}):  # v2: one address everywhere
                 self.add_contract(chain, V2_MESSENGER)
                 self.add_contract(chain, V2_TRANSMITTER)
 
