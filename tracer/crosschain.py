@@ -223,7 +223,6 @@ def trace_crosschain(
     while queue and len(legs) < MAX_LEGS:
         chain, leg_seeds, entries = queue.popleft()
         info = get_chain(chain)
-        leg_params = dataclasses.replace(params, seed_assets=frozenset(books[chain]))
         roles = {
             c: ("bridge", name, f"{name} bridge contract (tracer.bridges)")
             for c, name in registry.contracts(chain).items()
@@ -232,7 +231,7 @@ def trace_crosschain(
             source_of(chain),
             info,
             leg_seeds,
-            leg_params,
+            params,
             index,
             books[chain],
             progress=progress,
