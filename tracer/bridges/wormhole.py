@@ -354,6 +354,7 @@ class WormholeDecoder(BaseDecoder):
                 try:
                     t = TokenTransfer.from_memo(d.memo or "")
                 except ValueError:
+                    self.skipped.append((d.key, "deposit lacks its VAA payload; not completed"))
                     continue
                 for r in link.releases:
                     dest_id = self.wormhole_id(r.chain)
