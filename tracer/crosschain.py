@@ -263,6 +263,10 @@ def trace_crosschain(
             result.hops.append(hop)
             for t, taint in hop.entries:
                 key = (t.chain, t.transfer_id)
+                if t.chain not in chains and t.chain != chain_info.name:
+                    continue  # reported in bridges.csv; no data to trace it on
+                if not t.to_address:
+                    continue  # a release that names no recipient (NTT): nothing to follow
                 if key not in used_entries:
                     used_entries.add(key)
                     new[t.chain].append((t, taint))
@@ -348,6 +352,7 @@ def _follow_bridges(outcome, registry, chains, source_of, logs_of, lookup, taint
     for name in sorted(by_decoder):
         decoder = registry.get(name)
         for _tid, t, taint in by_decoder[name]:
+            mark = len(getattr(decoder, "skipped", ()))
             deposit = decoder.deposit_from_transfer(t)
             if deposit is None:
                 deposit = _event_deposit(decoder, t, logs_of(chain))
@@ -355,6 +360,9 @@ def _follow_bridges(outcome, registry, chains, source_of, logs_of, lookup, taint
                 why = "no deposit event in the transaction"
                 if logs_of(chain) is None or not logs_of(chain).available:
                     why = f"no logs table for {chain}"
+                notes = [r for _, r in getattr(decoder, "skipped", [])[mark:]]
+                if notes:  # the decoder saw something and said why it was not used
+                    why = "; ".join(sorted(set(notes)))[:300]
                 stops.append(_stop(t, taint, "undecoded", name, None, why))
                 continue
             found.append((deposit, t, taint))
@@ -394,20 +402,30 @@ def _stop(t: Transfer, taint: Taint, reason, bridge, dest, detail) -> BridgeStop
 
 
 def _event_deposit(decoder, t: Transfer, provider) -> BridgeDeposit | None:
-    """The decoder's deposit event in ``t``'s transaction that accounts for ``t``."""
+    """The decoder's deposit event in ``t``'s transaction that accounts for ``t``.
+
+    Every log of the transaction is offered (CCTP's and Wormhole's events come from another
+    contract than the one paid; decoders ignore contracts they do not know). The event with
+    ``t``'s asset and amount wins; else the only one with its asset; else the only one.
+    """
     if provider is None or not provider.available:
         return None
-    candidates = []
-    for log in provider.logs([t.to_address], tx_hashes=[t.tx_hash]):
+    decoded = []
+    for log in provider.logs(None, tx_hashes=[t.tx_hash]):
         d = decoder.decode_deposit(log)
-        if d is None:
-            continue
-        if d.asset == t.asset and d.amount == t.amount:
-            candidates.append(d)
-    if not candidates:
-        return None
-    after = [d for d in candidates if t.log_index is None or d.log_index > t.log_index]
-    return min(after or candidates, key=lambda d: d.log_index)
+        if d is not None:
+            decoded.append(d)
+    exact = [d for d in decoded if d.asset == t.asset and d.amount == t.amount]
+    if exact:
+        after = [d for d in exact if t.log_index is None or d.log_index > t.log_index]
+        return min(after or exact, key=lambda d: d.log_index)
+    same_asset = [d for d in decoded if d.asset == t.asset]
+    if len(same_asset) == 1:
+        return same_asset[0]
+    if len(decoded) == 1:
+        return decoded[0]
+    return None  # several events and none matches the transfer: do not guess  # several events and none matches the transfer: do not guess
+    return None
 
 
 def _link(decoder, items, chains, source_of, logs_of, lookup, tainted_on, registry):
@@ -416,8 +434,9 @@ def _link(decoder, items, chains, source_of, logs_of, lookup, tainted_on, regist
     origin = {d.key: (t, taint) for d, t, taint in items}
     deposits = []
     src_chain = items[0][0].chain
+    anyway = bool(getattr(decoder, "resolves_without_destination", False))
     for d, t, taint in items:
-        if d.dest_chain is not None and d.dest_chain not in chains:
+        if d.dest_chain is not None and d.dest_chain not in chains and not anyway:
             detail = f"deposit to {d.dest_chain}: no --follow {d.dest_chain}=DIR"
             stops.append(_stop(t, taint, "no_destination_data", d.bridge, d.dest_chain, detail))
             continue
@@ -425,14 +444,14 @@ def _link(decoder, items, chains, source_of, logs_of, lookup, tainted_on, regist
     if not deposits:
         return hops, stops
     dests = sorted(
-        {d.dest_chain for d in deposits if d.dest_chain}
+        {d.dest_chain for d in deposits if d.dest_chain in chains}
         | (
             {c for c in chains if c != src_chain and decoder.contracts.get(c)}
             if any(d.dest_chain is None for d in deposits)
             else set()
         )
     )
-    if not dests:
+    if not dests and not anyway:
         for d in deposits:
             t, taint = origin[d.key]
             stops.append(
@@ -453,11 +472,13 @@ def _link(decoder, items, chains, source_of, logs_of, lookup, tainted_on, regist
                 r = decoder.decode_release(log)
                 if r is not None:
                     releases.append(r)
-        if decoder.linkage == "inferred":
+        if decoder.linkage == "inferred" or _overrides(decoder, "release_from_transfer"):
             for t in source_of(dest).transfers(contracts, since, until):
                 r = decoder.release_from_transfer(t)
                 if r is not None:
                     releases.append(r)
+        if hasattr(decoder, "releases"):  # releases read without logs (THORChain UTXO vaults)
+            releases.extend(decoder.releases(dest, since, until))
     unresolved: dict[str, tuple[str, str]] = {}
     if hasattr(decoder, "match"):
         evidence = Evidence(
@@ -484,12 +505,23 @@ def _link(decoder, items, chains, source_of, logs_of, lookup, tainted_on, regist
         t, taint = origin[link.deposit.key]
         entries = []
         for r in link.releases:
-            rt = _release_transfer(source_of(r.chain), r, lookup)
+            # a release on a chain without data (an index such as Midgard answered) is
+            # reported and carried, but its receiver is not traced further
+            followed = r.chain in chains or r.chain == src_chain
+            rt = _release_transfer(source_of(r.chain) if followed else None, r, lookup)
             share = carried(taint.tainted, t.amount, rt.amount)
             segments = tuple(s for s in ((share, True), (rt.amount - share, False)) if s[0])
             entries.append((rt, Taint(share, segments, (t.transfer_id,), taint.hop + 1)))
         hops.append(Hop(link, t, taint.tainted, tuple(entries)))
     return hops, stops
+
+
+def _overrides(decoder, method: str) -> bool:
+    """Whether ``decoder`` implements ``method`` itself (not :class:`BaseDecoder`'s no-op)."""
+    from tracer.bridges.base import BaseDecoder
+
+    own = getattr(type(decoder), method, None)
+    return own is not None and own is not getattr(BaseDecoder, method, None)
 
 
 def _fee(link: BridgeLink, lookup) -> int | None:
@@ -504,10 +536,12 @@ def _release_transfer(source, r: BridgeRelease, lookup) -> Transfer:
     Found in the recipient's history (same transaction, asset, amount); when the data lacks it,
     built from the release itself so the taint still arrives.
     """
-    try:
-        found = source.transfers([r.recipient], max(r.time - 1, 0), r.time + 1)
-    except SourceError:
-        found = []
+    found = []
+    if source is not None and r.recipient:
+        try:
+            found = source.transfers([r.recipient], max(r.time - 1, 0), r.time + 1)
+        except SourceError:
+            found = []
     matches = [
         t
         for t in found

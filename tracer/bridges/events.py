@@ -44,7 +44,8 @@ class LogProvider(Protocol):
         since: int | None = None,
         until: int | None = None,
     ) -> list[RawLog]:
-        """Logs emitted by ``addresses`` (canonical), in chain order (block, log index)."""
+        """Logs emitted by ``addresses`` (canonical; None: any emitter, then ``tx_hashes`` is
+        required), in chain order (block, log index)."""
         ...
 
     def fingerprint(self) -> dict: ...
@@ -58,13 +59,13 @@ def _select(
     since: int | None,
     until: int | None,
 ) -> list[RawLog]:
-    wanted = set(addresses)
+    wanted = set(addresses) if addresses is not None else None
     topics = {t.lower() for t in topic0s} if topic0s is not None else None
     txs = set(tx_hashes) if tx_hashes is not None else None
     out = [
         log
         for log in logs
-        if log.address in wanted
+        if (wanted is None or log.address in wanted)
         and (topics is None or log.topic0 in topics)
         and (txs is None or log.tx_hash in txs)
         and (since is None or log.time >= since)
@@ -185,11 +186,10 @@ class DuckDBLogs:
         return [address.lower()]
 
     def logs(self, addresses, topic0s=None, tx_hashes=None, since=None, until=None):
-        if not self._files or not addresses:
+        if not self._files or (addresses is not None and not addresses):
             return []
-        spell: list[str] = []
-        for a in sorted(set(addresses)):
-            spell.extend(self._spellings(a))
+        if addresses is None and tx_hashes is None:
+            raise ValueError("logs(): give addresses or transaction hashes")
         topics_col = self._columns["topics"]
         if topics_col.endswith("[]"):
             topics = "list_transform(topics, x -> lower(CAST(x AS VARCHAR)))"
@@ -210,8 +210,14 @@ class DuckDBLogs:
             )
             ts = f"coalesce({ts}, b.bts)"
         tx_from = "lower(CAST(l.tx_from AS VARCHAR))" if "tx_from" in self._columns else "''"
-        where = ["lower(CAST(l.address AS VARCHAR)) IN (SELECT unnest(?))"]
-        params: list = [spell]
+        where = ["TRUE"]
+        params: list = []
+        if addresses is not None:
+            spell: list[str] = []
+            for a in sorted(set(addresses)):
+                spell.extend(self._spellings(a))
+            where.append("lower(CAST(l.address AS VARCHAR)) IN (SELECT unnest(?))")
+            params.append(spell)
         if topic0s is not None:
             where.append("tp[1] IN (SELECT unnest(?))")
             params.append(sorted(t.lower() for t in topic0s))
