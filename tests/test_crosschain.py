@@ -256,6 +256,12 @@ def test_cli_follow_and_bridges_options(tmp_path):
     with (out / "bridge_stops.csv").open() as f:
         stops = {(row["bridge"], row["reason"]) for row in csv.DictReader(f)}
     assert ("swft", "no_release") in stops
+    from tracer.packets import reproduce_command
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    command = reproduce_command(manifest)
+    assert f"--follow tron={DATA_DIR / 'tron'}" in command and f"--bridges {bridges}" in command
+    assert len(manifest["inputs"]["bridges"]["sha256"]) == 64
 
 
 @pytest.mark.parametrize(

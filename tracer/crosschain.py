@@ -285,6 +285,13 @@ def trace_crosschain(
     if store is not None:
         manifest["inputs"]["label_store"] = store.describe()
     manifest["inputs"]["follow"] = {c: str(p) for c, p in sorted(chains.items())}
+    if bridges is not None:
+        import hashlib
+
+        manifest["inputs"]["bridges"] = {
+            "path": str(bridges),
+            "sha256": hashlib.sha256(Path(bridges).read_bytes()).hexdigest(),
+        }
     manifest["crosschain"] = result.report()
     for leg in legs:
         if leg.chain_context is not None and "tron" not in manifest:
