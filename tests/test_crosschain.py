@@ -454,3 +454,68 @@ def test_report_shows_the_cross_chain_hops_in_chromium(tmp_path):
         b.screenshot(tmp_path / "xchain-report.png")
     finally:
         b.close()
+
+
+def test_cctp_hop_through_the_orchestration(tmp_path):
+    """An XB decoder end to end: USDC burnt on Ethereum (paid to the TokenMinter, event from the
+    TokenMessenger) and minted on Avalanche is followed exactly by (sourceDomain, nonce)."""
+    from eth_abi import encode
+
+    from tracer.bridges.cctp import (
+        DEPOSIT_FOR_BURN_V1,
+        MESSAGE_RECEIVED_V1,
+        USDC,
+        V1_CONTRACTS,
+    )
+    from tracer.sandbox import generator as g
+
+    def pad(address: str) -> bytes:
+        return bytes(12) + bytes.fromhex(address[2:])
+
+    def word(value) -> str:
+        return "0x" + (value.to_bytes(32, "big") if isinstance(value, int) else pad(value)).hex()
+
+    eth_c, av_c = V1_CONTRACTS["ethereum"], V1_CONTRACTS["avalanche"]
+    thief, victim, dest, onward = (g.address(f"cctp:{n}") for n in ("thief", "victim", "d", "o"))
+    amount, nonce = 700_000 * U, 4242
+    e = g._ChainBuilder(prefix="cctp-eth")
+    e.token(g.B0, USDC["ethereum"], victim, thief, amount)
+    burn = e.token(g.B0 + 5, USDC["ethereum"], thief, eth_c["minter"], amount)
+    data = encode(
+        ["uint256", "bytes32", "uint32", "bytes32", "bytes32"],
+        [amount, pad(dest), 1, pad(av_c["messenger"]), bytes(32)],
+    )
+    topics = [DEPOSIT_FOR_BURN_V1, word(nonce), word(USDC["ethereum"]), word(thief)]
+    burn.logs.append((eth_c["messenger"], topics, "0x" + data.hex()))
+    a = g._ChainBuilder(prefix="cctp-avax")
+    zero = "0x" + "00" * 20
+    mint = a.token(g.B0 + 40, USDC["avalanche"], zero, dest, amount)
+    body = (
+        (0).to_bytes(4, "big")
+        + pad(USDC["ethereum"])
+        + pad(dest)
+        + amount.to_bytes(32, "big")
+        + pad(thief)
+    )
+    data = encode(["uint32", "bytes32", "bytes"], [0, pad(eth_c["messenger"]), body])
+    mint.logs.append(
+        (av_c["transmitter"], [MESSAGE_RECEIVED_V1, word(dest), word(nonce)], "0x" + data.hex())
+    )
+    a.token(g.B0 + 50, USDC["avalanche"], dest, onward, 300_000 * U)
+    tokens = [[USDC["ethereum"], "USDC", "USD Coin", 6, 10**15, 1]]
+    (tmp_path / "eth").mkdir()
+    (tmp_path / "avax").mkdir()
+    g.write_exports(e, tmp_path / "eth", tokens)
+    g.write_exports(a, tmp_path / "avax", [[USDC["avalanche"], "USDC", "USD Coin", 6, 10**15, 1]])
+
+    r = tracer.trace(
+        [thief], chain="ethereum", data=tmp_path / "eth", follow={"avalanche": tmp_path / "avax"}
+    )
+    (hop,) = r.crosschain.hops
+    assert (hop.link.deposit.bridge, hop.link.linkage) == ("cctp", "exact")
+    assert hop.link.deposit.contract == eth_c["messenger"] and hop.carried == amount
+    assert hop.link.fee == 0 and r.crosschain.stops == []
+    onward_edges = [d for u, v, d in r.graph.edges(data=True) if v == f"avalanche:{onward}"]
+    assert [d["tainted"] for d in onward_edges] == [300_000 * U]
+    held = {(f.chain, f.address): f.tainted for f in r.flag_list if f.kind == "freezable_balance"}
+    assert held[("avalanche", dest)] == 400_000 * U  # Circle can freeze native USDC
