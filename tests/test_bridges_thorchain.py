@@ -834,3 +834,111 @@ def test_decodes_router_logs_read_from_an_ethereum_etl_export(tmp_path):
     assert len(releases) == 1 and releases[0].recipient == USER  # the forged one is skipped
     [link] = d.link(deposits, releases)
     assert link.deposit.link_key == thor_txid(dep.tx_hash)
+
+
+# ------------------------------------------------------------------------------------ real outbound
+
+# A real THORChain Bitcoin outbound (block 825,310): the vault bc1qsqwy… pays an LP withdrawal
+# of inbound 85CEF318… (shapeshift/unchained fixture thorchainLpOutbound; see fixtures/README).
+REAL_VAULT = "bc1qsqwywyfq3dhrmu3kh8emh2l6u5hde7szxpg99j"
+REAL_LP = "bc1qpaue8hq4zcyzsys02pr0yxr60s6hsz6yt6h493"
+REAL_OUT_TXID = "9fc8843b239a50c1f00c38788c5dea2060c97bb17a5786291751210b78513a8a"
+REAL_LP_INBOUND = "85CEF3183958A805643C6BD93169AC2ED30051C21F19CBF5B26161CC5AF89659"
+REAL_OP_RETURN = (
+    "6a444f55543a38354345463331383339353841383035363433433642443933313639414332454433303035"
+    "314332314631394342463542323631363143433541463839363539"
+)
+
+
+def real_outbound() -> BtcTx:
+    outs = (
+        TxOut(
+            0,
+            914306,
+            (REAL_LP,),
+            "witness_v0_keyhash",
+            "00140f7993dc15160828120f5046f2187a7c35780b44",
+        ),
+        TxOut(
+            1,
+            9743111148,
+            (REAL_VAULT,),
+            "witness_v0_keyhash",
+            "0014801c4711208b6e3df236b9f3bbabfae52edcfa02",
+        ),
+        TxOut(2, 0, (), "nulldata", REAL_OP_RETURN),
+    )
+    vin = (
+        TxIn(
+            "30cad15d229dd83b32d847cadf980f9d2f77c1c38b56ddebb9358e724f895886",
+            1,
+            REAL_VAULT,
+            9744053842,
+        ),
+    )
+    return BtcTx(
+        REAL_OUT_TXID,
+        825310,
+        "00000000000000000003d61a48a55bcc1d7aaa2ccb5eb9268f1458bbecc6c9d7",
+        1704980055,
+        None,
+        1,
+        0,
+        None,
+        None,
+        vin,
+        outs,
+    )
+
+
+def test_real_bitcoin_outbound_decodes_and_agrees_with_midgard():
+    d = ThorchainDecoder()
+    d.add_vaults([{"chain": "BTC", "address": REAL_VAULT}])
+    rel = d.release_from_btc(real_outbound())
+    assert (rel.kind, rel.link_key, rel.recipient, rel.amount, rel.log_index, rel.contract) == (
+        "out",
+        REAL_LP_INBOUND,
+        REAL_LP,
+        914306,
+        0,
+        REAL_VAULT,
+    )
+    # the LP's withdrawal request (inbound) as THORChain saw it: 10001 sat, memo -:BTC.BTC:3300
+    inbound = btc_tx(
+        REAL_LP_INBOUND.lower(),
+        REAL_LP,
+        [(REAL_VAULT, 10001, ""), (None, 0, op_return("-:BTC.BTC:3300"))],
+    )
+    dep = d.deposit_from_btc(inbound)
+    assert dep.dest_chain is None and parse_memo(dep.memo).action == "withdraw"
+    [link] = d.link([dep], [rel])
+    assert link.fee is None and any("liquidity withdrawal" in e for e in link.evidence)
+    # Midgard's record of the same inbound names the same outbound
+    actions = json.loads((FIXTURES / "actions_withdraw.json").read_text())["actions"]
+    with MidgardServer(actions) as server:
+        m = ThorchainDecoder(midgard=MidgardClient(server.url))
+        m.add_vaults([{"chain": "BTC", "address": REAL_VAULT}])
+        [via_midgard] = m.link([m.deposit_from_btc(inbound)], [])
+    [mrel] = via_midgard.releases
+    assert (mrel.tx_hash, mrel.recipient, mrel.amount, mrel.kind) == (
+        REAL_OUT_TXID,
+        REAL_LP,
+        914306,
+        "out",
+    )
+    # the same transaction sent by anyone but the vault is a forgery
+    forged = real_outbound()
+    forged = BtcTx(
+        forged.txid,
+        forged.block_height,
+        forged.block_hash,
+        forged.block_time,
+        None,
+        1,
+        0,
+        None,
+        None,
+        (TxIn("11" * 32, 0, BTC_FORGER, 10**6),),
+        forged.outputs,
+    )
+    assert d.release_from_btc(forged) is None

@@ -584,8 +584,13 @@ class ThorchainDecoder(BaseDecoder):
         if refunds:
             back = all(r.recipient == d.sender for r in refunds)
             evidence.append("refunded to the sender" if back else "refunded to another address")
+        fee = fee_of(d, found)
+        if fee is not None and fee < 0:
+            # an LP withdrawal: the inbound is only the request, the outbound pays the position
+            evidence.append("paid out more than the inbound (liquidity withdrawal); no fee")
+            fee = None
         evidence.extend(extra)
-        return BridgeLink(d, tuple(found), "exact", confidence, tuple(evidence), fee_of(d, found))
+        return BridgeLink(d, tuple(found), "exact", confidence, tuple(evidence), fee)
 
     def _midgard_link(self, d: BridgeDeposit) -> BridgeLink | None:
         assert self.midgard is not None
