@@ -942,3 +942,83 @@ def test_real_bitcoin_outbound_decodes_and_agrees_with_midgard():
         forged.outputs,
     )
     assert d.release_from_btc(forged) is None
+
+
+# Router logs as THORNode's own Bifrost tests record them (gitlab.com/thorchain/thornode,
+# bifrost/pkg/chainclients/ethereum test fixtures): the v2+ layout (asset indexed) and the v1
+# layout (2 topics, asset in the data). Data hex verbatim.
+BIFROST_ROUTER = "0xe65e9d372f8cacc7b6dfcd4af6507851ed31bb44"
+BIFROST_DEPOSIT_V2 = (
+    "0x"
+    "0000000000000000000000000000000000000000000000004563918244f40000"
+    "0000000000000000000000000000000000000000000000000000000000000040"
+    "0000000000000000000000000000000000000000000000000000000000000038"
+    "4144443a4554482e4554483a7474686f72313678786e30636164727575773661"
+    "327177707633356176306d6568727976647a7a6a7a3361660000000000000000"
+)
+BIFROST_DEPOSIT_V1 = (
+    "0x"
+    "0000000000000000000000000000000000000000000000000000000000000000"
+    "00000000000000000000000000000000000000000000000000000000000f4240"
+    "0000000000000000000000000000000000000000000000000000000000000060"
+    "0000000000000000000000000000000000000000000000000000000000000038"
+    "4144443a4554482e4554483a7474686f723137303471753333746c6d346c7574"
+    "6363343638303879683334387a726d7239796e6d77346c380000000000000000"
+)
+
+
+def test_router_v1_and_v2_deposit_layouts_from_thornode_fixtures():
+    d = ThorchainDecoder(contracts={})
+    d.add_contract("ethereum", BIFROST_ROUTER)
+    v2 = RawLog(
+        "ethereum",
+        BIFROST_ROUTER,
+        (DEPOSIT, topic("0x58e99c9c4a20f5f054c737389fdd51d7ed9c7d2a"), "0x" + "00" * 32),
+        BIFROST_DEPOSIT_V2,
+        "0xa132791c8f868ac84bcffc0c2c8076f35c0b8fa1f7358428917892f0edddc550",
+        0,
+        34,
+        1,
+    )
+    dep = d.decode_deposit(v2)
+    assert (dep.asset, dep.amount, dep.memo) == (
+        "native",
+        5 * 10**18,
+        "ADD:ETH.ETH:tthor16xxn0cadruuw6a2qwpv35av0mehryvdzzjz3af",
+    )
+    assert dep.dest_chain is None  # add liquidity: nothing is paid out
+    v1 = RawLog(
+        "ethereum",
+        BIFROST_ROUTER,
+        (DEPOSIT, topic("0xfb337706200a55009e6bbd41e4dc164d59bc9aa2")),
+        BIFROST_DEPOSIT_V1,
+        "0xc318fc70ec225c3e5e5fd3f59e205fdfb4d27ef878dd321b30278d891db0c6a9",
+        0,
+        6,
+        1,
+    )
+    dep1 = d.decode_deposit(v1)
+    assert (dep1.asset, dep1.amount, dep1.memo) == (
+        "native",
+        10**6,
+        "ADD:ETH.ETH:tthor1704qu33tlm4lutcc46808yh348zrmr9ynmw4l8",
+    )
+
+
+def test_router_v1_transfer_out_layout():
+    d = decoder()
+    data = (
+        "0x"
+        + encode(
+            ["address", "address", "uint256", "string"],
+            [DEST_ETH, USDT, 2837574101, "OUT:" + "F6" * 32],
+        ).hex()
+    )
+    log = RawLog("ethereum", ROUTER, (TRANSFER_OUT, topic(ETH_VAULT)), data, tx(40), 1, 72, 1)
+    rel = d.decode_release(log)
+    assert (rel.recipient, rel.asset, rel.amount, rel.link_key) == (
+        DEST_ETH,
+        USDT,
+        2837574101,
+        "F6" * 32,
+    )
