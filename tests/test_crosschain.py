@@ -417,3 +417,34 @@ def test_registry_keeps_a_bridge_without_decoder_unknown():
     reg = Registry([CBridge(contracts={"ethereum": frozenset({A["cbridge"]})})])
     assert reg.decoder_for("ethereum", A["cbridge"]).name == "cbridge"
     assert reg.decoder_for("ethereum", A["other_bridge"]) is None
+
+
+def test_report_shows_the_cross_chain_hops_in_chromium(tmp_path):
+    """report.html of the cross-chain trace in a real headless Chromium (tests/test_report.py)."""
+    from test_report import HAVE_CHROMIUM, Chromium, _node_center
+
+    if not HAVE_CHROMIUM:
+        pytest.skip("Chromium not installed (apt-get install chromium; scripts/test.sh)")
+    from tracer.freeze import load_trace
+
+    out = tmp_path / "out"
+    r = run("trace", "--case", "sandbox-xchain", "--out", str(out), "--quiet")
+    assert r.returncode == 0, r.stderr
+    data = load_trace(out)
+    b = Chromium(tmp_path / "chromium")
+    try:
+        b.open(out / "report.html")
+        assert b.problems() == []
+        assert b.requests() == [(out / "report.html").resolve().as_uri()]
+        nodes = b.eval("document.querySelectorAll('#graph g.node').length")
+        assert nodes == data.graph.number_of_nodes()
+        assert b.eval("document.querySelectorAll('#bridge-hops tbody tr').length") == 2
+        assert b.eval("document.querySelectorAll('#bridge-stops tbody tr').length") == 3
+        text = b.eval("document.getElementById('crosschain').innerText")
+        assert "exact" in text and "inferred" in text and "no_decoder" in text
+        b.click(*_node_center(b, f"tron:{T['dep_x']}"))
+        panel = b.eval("document.getElementById('panel').innerText")
+        assert T["dep_x"] in panel and "exchange_deposit" in panel
+        b.screenshot(tmp_path / "xchain-report.png")
+    finally:
+        b.close()
