@@ -658,6 +658,11 @@ def test_midgard_pagination_follows_next_page_token():
         found = client.actions(REAL_INBOUND.lower())
         assert len(found) == 60 and client.requests == 2
         assert "nextPageToken" in server.requests[1][1]
+        assert len({a.date_ns for a in found}) == 60  # no action twice
+    same_height = [dict(a, height=base["height"]) for a in actions] + [dict(actions[0], date="1")]
+    with MidgardServer(same_height) as server:  # 61 actions in one block: 50 + 11
+        client = MidgardClient(server.url, backoff=0.0)
+        assert len(client.actions(REAL_INBOUND)) == 61 and client.requests == 2
 
 
 def test_midgard_rate_limits_errors_and_garbage():
