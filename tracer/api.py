@@ -111,6 +111,10 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+#: Sources that read exports from files (a case's bundled ``data`` goes only to these).
+FILE_SOURCES = frozenset({"duckdb", "spark", "bitcoin-etl", "etl"})
+
+
 def load_case(name: str) -> dict:
     """A case by name: the bundled sandboxes, or a real case from ``addresses/cases`` (issue 3).
 
@@ -229,8 +233,8 @@ def trace(
         chain = chain or case_info["seeds"][0]["chain"]
         if not seeds:
             seeds = [s["address"] for s in case_info["seeds"] if s["chain"] == chain]
-        if data is None and source in ("duckdb", "spark"):  # bundled case data: a bulk export
-            data = case_info.get("data")
+        if data is None and source in FILE_SOURCES:  # bundled case data: files, never to a
+            data = case_info.get("data")  # live source (it reads the chain itself)
         if data is None and source == "duckdb" and not case_info.get("synthetic", True):
             raise TraceInputError(  # issue 3: real cases ship no transfer data
                 f"case {case!r} ships no transfer data: pass --data DIR with your exports, "
