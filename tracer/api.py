@@ -18,7 +18,7 @@ import pandas as pd
 from tracer import __version__
 from tracer.addresses import InvalidAddress, detect_chain, normalize
 from tracer.chains import Asset, UnknownChain, get_chain
-from tracer.engine import TraceInputError, TraceOutcome, TraceParams
+from tracer.engine import TraceInputError, TraceOutcome, TraceParams, gc_paused
 from tracer.engine import trace as run_engine
 from tracer.flags import FLAG_COLUMNS, Flag, detect_flags
 from tracer.graph import build_graph
@@ -172,6 +172,7 @@ def _normalize_seeds(chain: str, seeds: Iterable[str]) -> list[str]:
     return out
 
 
+@gc_paused
 def trace(
     seeds: Sequence[str] | str | None = None,
     *,
@@ -290,8 +291,15 @@ def trace(
     else:
         src = source
 
+    matches: dict[str, object] = {}  # address -> label match: the engine, graph and flags ask
+
+    def match_of(address: str):
+        if address not in matches:
+            matches[address] = index.role_of(chain, address)
+        return matches[address]
+
     def role_of(address: str):
-        match = index.role_of(chain, address)
+        match = match_of(address)
         return match.role if match else None
 
     # issue 9 (tracer/spark): a source may replay each round's ledgers elsewhere (Spark executors)
@@ -324,7 +332,7 @@ def trace(
         ]
 
     def flag_role(address: str):
-        match = index.role_of(chain, address)
+        match = match_of(address)
         if match is None:
             return None
         lab = match.label

@@ -40,12 +40,22 @@ import gc
 import json
 import mmap
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from itertools import repeat
 from pathlib import Path
 
 import numpy as np
 
+from tracer.allocation import (
+    IN,
+    OUT,
+    SELF,
+    SHARE_POLICIES,
+    LedgerResult,
+    Taint,
+    replay_shares,
+    run_ledgers,
+)
 from tracer.records import Transfer
 
 MAGIC = b"TRACERIX"
@@ -649,8 +659,15 @@ class BulkIndex:
             return _hex_list(self.addr[ids].tobytes(), 20)
         return [b.decode() for b in self.addr[ids].tolist()]
 
-    def amounts(self, recs: np.ndarray, hashes: list[str], parse) -> list[int]:
-        """Exact Python ints: (hi << 64) + lo, or the overflow text parsed by ``parse``."""
+    def hashes(self, recs: np.ndarray) -> list[str]:
+        """Each record's transaction hash as text."""
+        if self._hash_bytes:
+            return _hex_list(np.ascontiguousarray(recs["h"]).tobytes(), 32)
+        return [b.decode() for b in recs["h"].tolist()]
+
+    def amounts(self, recs: np.ndarray, hashes, parse) -> list[int]:
+        """Exact Python ints: (hi << 64) + lo, or the overflow text parsed by ``parse``
+        (``hashes[i]``, the row's hash, goes into its error message)."""
         values = recs["lo"].tolist()
         hi = recs["hi"]
         big = np.flatnonzero(hi)
@@ -658,6 +675,8 @@ class BulkIndex:
             values[i] += h << 64
         over = np.flatnonzero(recs["flags"] & F_OVERFLOW)
         if len(over):
+            if callable(hashes):
+                hashes = hashes()
             pos = np.searchsorted(self.ovf_rank, recs["rank"][over])
             texts = self.ovf_text[pos].tolist()
             nulls = self.ovf_null[pos].tolist()
@@ -682,10 +701,7 @@ class BulkIndex:
         uniq, inverse = np.unique(ids, return_inverse=True)
         people = np.array(self.address_strings(uniq), dtype=object)[inverse]
         senders, receivers = people[:n].tolist(), people[n:].tolist()
-        if self._hash_bytes:
-            hashes = _hex_list(np.ascontiguousarray(recs["h"]).tobytes(), 32)
-        else:
-            hashes = [b.decode() for b in recs["h"].tolist()]
+        hashes = self.hashes(recs)
         logi = recs["logi"]
         empty = logi == LOG_NULL
         if empty.any():
@@ -720,6 +736,237 @@ class BulkIndex:
         finally:
             if enabled:
                 gc.enable()
+
+
+class FrontierRows:
+    """One round's rows for a frontier, kept as columns: each address's history is a slice of
+    them (:class:`RowHistory`), and :class:`Transfer` objects are built only for the rows that
+    are read (why: a round reads ~100k rows; a trace needs records for a few thousand).
+
+    Failed and zero-value rows are left out of the histories (see :meth:`pruned`), as the
+    engine prunes them; a row between two frontier addresses is in both histories."""
+
+    def __init__(
+        self,
+        index: BulkIndex,
+        recs: np.ndarray,
+        found: list[str],
+        ids: np.ndarray,
+        make: tuple[str, str, int, Callable[[object, str], int]],
+    ):
+        self.index = index
+        self.recs = recs
+        self._make = make  # chain, source, native decimals, amount parser
+        self._hashes: list[str] | None = None
+        self._assets: list | None = None
+        self._times: list[int] | None = None
+        self._tids: list[str] | None = None
+        self._txs: list | None = None
+        self._built: dict[int, Transfer] = {}
+        self.amounts = index.amounts(recs, self.hash_list, make[3])
+        flags = recs["flags"]
+        overflow = (flags & F_OVERFLOW) != 0
+        zero = (recs["hi"] == 0) & (recs["lo"] == 0) & ~overflow
+        for i in np.flatnonzero(overflow).tolist():
+            zero[i] = self.amounts[i] <= 0
+        failed = (flags & F_SUCCESS) == 0
+        self._failed = failed
+        self._pruned = np.flatnonzero(failed | zero)
+        keep = ~(failed | zero)
+
+        sorter = np.argsort(ids, kind="stable")
+        sorted_ids = ids[sorter]
+
+        def owner(column: np.ndarray) -> np.ndarray:
+            if not len(ids):
+                return np.full(len(column), -1, dtype=np.int64)
+            pos = np.minimum(np.searchsorted(sorted_ids, column), len(ids) - 1)
+            return np.where(sorted_ids[pos] == column, sorter[pos], -1)
+
+        frm, to = recs["frm"].astype(np.int64), recs["to"].astype(np.int64)
+        senders, receivers = owner(frm), owner(to)
+        out_rows = np.flatnonzero(keep & (senders >= 0))
+        in_rows = np.flatnonzero(keep & (receivers >= 0) & (frm != to))
+        owners = np.concatenate((senders[out_rows], receivers[in_rows]))
+        rows = np.concatenate((out_rows, in_rows))
+        dirs = np.concatenate(
+            (
+                np.where(frm[out_rows] == to[out_rows], SELF, OUT),
+                np.full(len(in_rows), IN),
+            )
+        )
+        order = np.lexsort((rows, owners))  # by address, then chain order
+        owners, rows, dirs = owners[order], rows[order], dirs[order]
+        self._rows = rows
+        self._row_list = rows.tolist()
+        self._dir_list = dirs.tolist()
+        starts = np.searchsorted(owners, np.arange(len(ids) + 1))
+        self._slices = dict(
+            zip(found, zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True), strict=True)
+        )
+        # addresses with two rows of one transaction in a row (maybe a swap: checked on replay)
+        keys = self._tx_array()[rows]
+        same = (owners[1:] == owners[:-1]) & (keys[1:] == keys[:-1])
+        self._grouped = set(owners[1:][same].tolist())
+        self._position = {a: i for i, a in enumerate(found)}
+
+    # ------------------------------------------------------------------ columns
+
+    def hash_list(self) -> list[str]:
+        if self._hashes is None:
+            self._hashes = self.index.hashes(self.recs)
+        return self._hashes
+
+    def _tx_array(self) -> np.ndarray:
+        """A transaction key per row: the hash's first 8 bytes (binary hashes) or the hash."""
+        h = self.recs["h"]
+        return h[:, 0] if h.ndim == 2 else h
+
+    def asset_list(self) -> list:
+        if self._assets is None:
+            self._assets = self.index._assets(self.recs["asset"])
+        return self._assets
+
+    def time_list(self) -> list[int]:
+        if self._times is None:
+            ts = self.recs["ts"]
+            self._times = np.where(ts == TS_NULL, 0, ts).tolist()
+        return self._times
+
+    def tid_list(self) -> list[str]:
+        """Each row's ``Transfer.transfer_id``, without building the records."""
+        if self._tids is None:
+            recs = self.recs
+            hashes = self.hash_list()
+            kinds = recs["kind"].tolist()
+            logs = recs["logi"].tolist()
+            traces = self.index._traces(recs["trace"])
+            tids = []
+            for h, k, log, tr in zip(hashes, kinds, logs, traces, strict=True):
+                if k == 1 or k == 3:
+                    tids.append(f"{h}:{None if log == LOG_NULL else log}")
+                elif k == 2:
+                    tids.append(f"{h}:trace:{tr or ''}")
+                else:
+                    tids.append(f"{h}:tx")
+            self._tids = tids
+        return self._tids
+
+    def tx_list(self) -> list:
+        if self._txs is None:
+            self._txs = self._tx_array().tolist()
+        return self._txs
+
+    # ------------------------------------------------------------------ records
+
+    def transfers_at(self, rows: Iterable[int]) -> list[Transfer]:
+        """The records of ``rows`` (each built once per round, then shared)."""
+        rows = list(rows)
+        built = self._built
+        missing = sorted({r for r in rows if r not in built})
+        if missing:
+            recs = select(self.recs, np.array(missing, dtype=np.int64))
+            made = self.index.transfers(recs, *self._make)
+            built.update(zip(missing, made, strict=True))
+        return [built[r] for r in rows]
+
+    def pruned(self) -> list[tuple[Transfer, str]]:
+        """Failed and zero-value rows (not followed), in chain order, with the reason."""
+        rows = self._pruned.tolist()
+        reasons = ["failed_transaction" if self._failed[r] else "zero_value" for r in rows]
+        return list(zip(self.transfers_at(rows), reasons, strict=True))
+
+    def history(self, address: str) -> RowHistory:
+        start, stop = self._slices.get(address, (0, 0))
+        grouped = self._position.get(address, -1) in self._grouped
+        return RowHistory(self, address, start, stop, grouped)
+
+
+class RowHistory(Sequence):
+    """One address's transfers in chain order, as a slice of a :class:`FrontierRows`. Reads
+    like a list of :class:`Transfer` (built on first read); :meth:`replay` runs the ledgers
+    over the columns when the rule allows it."""
+
+    def __init__(self, frontier: FrontierRows, address: str, start: int, stop: int, grouped: bool):
+        self.frontier = frontier
+        self.address = address
+        self._start, self._stop = start, stop
+        self._grouped = grouped
+        self._list: list[Transfer] | None = None
+
+    def __len__(self) -> int:
+        return self._stop - self._start
+
+    def _transfers(self) -> list[Transfer]:
+        if self._list is None:
+            rows = self.frontier._row_list[self._start : self._stop]
+            self._list = self.frontier.transfers_at(rows)
+        return self._list
+
+    def __getitem__(self, i):
+        return self._transfers()[i]
+
+    def __iter__(self):
+        return iter(self._transfers())
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"RowHistory({self.address!r}, {len(self)} transfers)"
+
+    def replay(
+        self,
+        tainted_in: dict[str, Taint],
+        policy: str,
+        *,
+        seed: bool = False,
+        seed_assets: frozenset[str] | None = None,
+        hop: int = 0,
+    ) -> LedgerResult:
+        """:func:`run_ledgers` on this history: over the columns for a non-seed address under
+        a share rule (:func:`replay_shares`), else over the records."""
+        if not seed and policy in SHARE_POLICIES:
+            fr = self.frontier
+            result = replay_shares(
+                fr._row_list[self._start : self._stop],
+                fr._dir_list[self._start : self._stop],
+                fr.asset_list(),
+                fr.amounts,
+                fr.tid_list(),
+                fr.time_list(),
+                tainted_in,
+                policy,
+                txs=fr.tx_list() if self._grouped else None,
+                hop=hop,
+            )
+            if result is not None:
+                return result
+        return run_ledgers(
+            self.address,
+            self._transfers(),
+            tainted_in,
+            policy,
+            seed=seed,
+            seed_assets=seed_assets,
+            hop=hop,
+        )
+
+    def transfers_by_id(self, tids: Iterable[str]) -> dict[str, Transfer]:
+        """The records of this history with these transfer ids."""
+        wanted = set(tids)
+        if not wanted:
+            return {}
+        if self._list is not None:
+            return {t.transfer_id: t for t in self._list if t.transfer_id in wanted}
+        fr = self.frontier
+        all_tids = fr.tid_list()
+        rows = [r for r in fr._row_list[self._start : self._stop] if all_tids[r] in wanted]
+        return {all_tids[r]: t for r, t in zip(rows, fr.transfers_at(rows), strict=True)}
 
 
 def select(recs: np.ndarray, which: np.ndarray) -> np.ndarray:
