@@ -20,7 +20,7 @@ ordinary addresses and tainted for seeds (a seed is asserted to hold only stolen
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 POLICIES = ("poison", "haircut", "fifo", "lifo", "tiho")
@@ -320,25 +320,26 @@ def replay_shares(
     directions: Sequence[int],
     assets: Sequence[str],
     amounts: Sequence[int],
-    tids: Sequence[str],
     times: Sequence[int],
-    tainted_in: dict[str, Taint],
+    taints: Mapping[int, tuple[str, Taint]],
+    tid_of: Callable[[int], str],
     policy: str,
     *,
     txs: Sequence[Hashable] | None = None,
     hop: int = 0,
 ) -> LedgerResult | None:
     """:func:`run_ledgers` for a non-seed address under haircut or poison, over columns instead
-    of :class:`~tracer.records.Transfer` objects (why: a round reads ~100k rows and builds a
+    of :class:`~tracer.records.Transfer` objects (why: a round reads ~100k rows and needs a
     record for only the few thousand tainted ones).
 
     ``rows`` are the address's rows in chain order and ``directions[i]`` says how row
-    ``rows[i]`` touches it (``SELF``, ``IN``, ``OUT``); ``assets``, ``amounts``, ``tids`` and
-    ``times`` are indexed by row. A ledger stays a plain balance until its first tainted
-    inflow, then runs in the same :class:`Ledger` as the exact path, so results are identical.
-    ``txs`` (a key per row, equal for rows of one transaction; a key shared by two
-    transactions is fine) lets it detect a swap: then it returns None and the caller replays
-    the exact path."""
+    ``rows[i]`` touches it (``SELF``, ``IN``, ``OUT``); ``assets``, ``amounts`` and ``times``
+    are indexed by row. ``taints`` maps an inflow row to its transfer id and the taint its
+    sender computed; ``tid_of`` names a tainted outflow row. A ledger stays a plain balance
+    until its first tainted inflow, then runs in the same :class:`Ledger` as the exact path,
+    so the results are identical. ``txs`` (the transaction hash per row) lets it detect a
+    swap: then it returns None and the caller replays the exact path; without it the caller
+    asserts that no two consecutive rows share a transaction."""
     if policy not in SHARE_POLICIES:
         raise ValueError(f"replay_shares replays {', '.join(SHARE_POLICIES)}, not {policy!r}")
     if txs is not None and _has_swap(rows, directions, assets, txs):
@@ -347,7 +348,7 @@ def replay_shares(
     out = result.out
     clean: dict[str, int] = {}  # asset -> balance while no tainted unit has arrived
     ledgers: dict[str, Ledger] = {}
-    get_taint = tainted_in.get
+    get_taint = taints.get
     for row, d in zip(rows, directions, strict=True):
         if d == SELF:
             continue
@@ -355,17 +356,18 @@ def replay_shares(
         amount = amounts[row]
         led = ledgers.get(asset)
         if d == IN:
-            taint = get_taint(tids[row]) if tainted_in else None
-            if taint is None or taint.tainted == 0:
+            hit = get_taint(row) if taints else None
+            if hit is None or hit[1].tainted == 0:
                 if led is None:
                     clean[asset] = clean.get(asset, 0) + amount
                 else:
-                    led.add(amount, 0, ((amount, False),), tids[row], 0)
+                    led.add(amount, 0, ((amount, False),), "", 0)
                 continue
+            tid, taint = hit
             if led is None:
                 led = ledgers[asset] = Ledger(policy, False)
                 led.balance = clean.pop(asset, 0)
-            led.add(amount, taint.tainted, taint.segments, tids[row], taint.hop)
+            led.add(amount, taint.tainted, taint.segments, tid, taint.hop)
             result.received[asset] = result.received.get(asset, 0) + taint.tainted
             ts = times[row]
             if result.first_tainted is None or ts < result.first_tainted:
@@ -376,7 +378,7 @@ def replay_shares(
         else:
             tainted, segments, parents, _ = led.take(amount)
             if tainted:
-                out[tids[row]] = Taint(tainted, segments, parents, hop + 1)
+                out[tid_of(row)] = Taint(tainted, segments, parents, hop + 1)
     for asset in sorted({*clean, *ledgers}):
         led = ledgers.get(asset)
         if led is None:
