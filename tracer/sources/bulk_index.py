@@ -1034,12 +1034,10 @@ class RowHistory(Sequence):
             fr = self.frontier
             rows = self.rows()
             dirs = fr._dir_list[self._start : self._stop]
-            mine = {r for r, d in zip(rows, dirs, strict=True) if d == IN}
-            taints = {}
+            taints = {}  # only this history's inflow rows are looked up
             for tid, taint in tainted_in.items():
                 for r in fr.rows_of_transfer(tid):
-                    if r in mine:
-                        taints[r] = (tid, taint)
+                    taints[r] = (tid, taint)
             row_of = self._row_of
 
             def tid_of(row: int) -> str:  # an outflow's id: its record may be asked for
