@@ -18,7 +18,7 @@ import pandas as pd
 from tracer import __version__
 from tracer.addresses import InvalidAddress, detect_chain, normalize
 from tracer.chains import Asset, UnknownChain, get_chain
-from tracer.engine import TraceInputError, TraceOutcome, TraceParams
+from tracer.engine import TraceInputError, TraceOutcome, TraceParams, gc_paused
 from tracer.engine import trace as run_engine
 from tracer.flags import FLAG_COLUMNS, Flag, detect_flags
 from tracer.graph import build_graph
@@ -185,6 +185,7 @@ def _normalize_seeds(chain: str, seeds: Iterable[str]) -> list[str]:
     return out
 
 
+@gc_paused
 def trace(
     seeds: Sequence[str] | str | None = None,
     *,
@@ -379,8 +380,15 @@ def trace_leg(
     chain = chain_info.name
     extra_roles = extra_roles or {}
 
+    matches: dict[str, object] = {}  # address -> label match: the engine, graph and flags ask
+
+    def match_of(address: str):
+        if address not in matches:
+            matches[address] = index.role_of(chain, address)
+        return matches[address]
+
     def role_of(address: str):
-        match = index.role_of(chain, address)
+        match = match_of(address)
         if match is None and address in extra_roles:
             return extra_roles[address][0]
         return match.role if match else None
@@ -416,7 +424,7 @@ def trace_leg(
         ]
 
     def flag_role(address: str):
-        match = index.role_of(chain, address)
+        match = match_of(address)
         if match is None:
             return extra_roles.get(address)
         lab = match.label
