@@ -658,6 +658,11 @@ def test_midgard_pagination_follows_next_page_token():
         found = client.actions(REAL_INBOUND.lower())
         assert len(found) == 60 and client.requests == 2
         assert "nextPageToken" in server.requests[1][1]
+        assert len({a.date_ns for a in found}) == 60  # no action twice
+    same_height = [dict(a, height=base["height"]) for a in actions] + [dict(actions[0], date="1")]
+    with MidgardServer(same_height) as server:  # 61 actions in one block: 50 + 11
+        client = MidgardClient(server.url, backoff=0.0)
+        assert len(client.actions(REAL_INBOUND)) == 61 and client.requests == 2
 
 
 def test_midgard_rate_limits_errors_and_garbage():
@@ -834,3 +839,191 @@ def test_decodes_router_logs_read_from_an_ethereum_etl_export(tmp_path):
     assert len(releases) == 1 and releases[0].recipient == USER  # the forged one is skipped
     [link] = d.link(deposits, releases)
     assert link.deposit.link_key == thor_txid(dep.tx_hash)
+
+
+# ------------------------------------------------------------------------------------ real outbound
+
+# A real THORChain Bitcoin outbound (block 825,310): the vault bc1qsqwy… pays an LP withdrawal
+# of inbound 85CEF318… (shapeshift/unchained fixture thorchainLpOutbound; see fixtures/README).
+REAL_VAULT = "bc1qsqwywyfq3dhrmu3kh8emh2l6u5hde7szxpg99j"
+REAL_LP = "bc1qpaue8hq4zcyzsys02pr0yxr60s6hsz6yt6h493"
+REAL_OUT_TXID = "9fc8843b239a50c1f00c38788c5dea2060c97bb17a5786291751210b78513a8a"
+REAL_LP_INBOUND = "85CEF3183958A805643C6BD93169AC2ED30051C21F19CBF5B26161CC5AF89659"
+REAL_OP_RETURN = (
+    "6a444f55543a38354345463331383339353841383035363433433642443933313639414332454433303035"
+    "314332314631394342463542323631363143433541463839363539"
+)
+
+
+def real_outbound() -> BtcTx:
+    outs = (
+        TxOut(
+            0,
+            914306,
+            (REAL_LP,),
+            "witness_v0_keyhash",
+            "00140f7993dc15160828120f5046f2187a7c35780b44",
+        ),
+        TxOut(
+            1,
+            9743111148,
+            (REAL_VAULT,),
+            "witness_v0_keyhash",
+            "0014801c4711208b6e3df236b9f3bbabfae52edcfa02",
+        ),
+        TxOut(2, 0, (), "nulldata", REAL_OP_RETURN),
+    )
+    vin = (
+        TxIn(
+            "30cad15d229dd83b32d847cadf980f9d2f77c1c38b56ddebb9358e724f895886",
+            1,
+            REAL_VAULT,
+            9744053842,
+        ),
+    )
+    return BtcTx(
+        REAL_OUT_TXID,
+        825310,
+        "00000000000000000003d61a48a55bcc1d7aaa2ccb5eb9268f1458bbecc6c9d7",
+        1704980055,
+        None,
+        1,
+        0,
+        None,
+        None,
+        vin,
+        outs,
+    )
+
+
+def test_real_bitcoin_outbound_decodes_and_agrees_with_midgard():
+    d = ThorchainDecoder()
+    d.add_vaults([{"chain": "BTC", "address": REAL_VAULT}])
+    rel = d.release_from_btc(real_outbound())
+    assert (rel.kind, rel.link_key, rel.recipient, rel.amount, rel.log_index, rel.contract) == (
+        "out",
+        REAL_LP_INBOUND,
+        REAL_LP,
+        914306,
+        0,
+        REAL_VAULT,
+    )
+    # the LP's withdrawal request (inbound) as THORChain saw it: 10001 sat, memo -:BTC.BTC:3300
+    inbound = btc_tx(
+        REAL_LP_INBOUND.lower(),
+        REAL_LP,
+        [(REAL_VAULT, 10001, ""), (None, 0, op_return("-:BTC.BTC:3300"))],
+    )
+    dep = d.deposit_from_btc(inbound)
+    assert dep.dest_chain is None and parse_memo(dep.memo).action == "withdraw"
+    [link] = d.link([dep], [rel])
+    assert link.fee is None and any("liquidity withdrawal" in e for e in link.evidence)
+    # Midgard's record of the same inbound names the same outbound
+    actions = json.loads((FIXTURES / "actions_withdraw.json").read_text())["actions"]
+    with MidgardServer(actions) as server:
+        m = ThorchainDecoder(midgard=MidgardClient(server.url))
+        m.add_vaults([{"chain": "BTC", "address": REAL_VAULT}])
+        [via_midgard] = m.link([m.deposit_from_btc(inbound)], [])
+    [mrel] = via_midgard.releases
+    assert (mrel.tx_hash, mrel.recipient, mrel.amount, mrel.kind) == (
+        REAL_OUT_TXID,
+        REAL_LP,
+        914306,
+        "out",
+    )
+    # the same transaction sent by anyone but the vault is a forgery
+    forged = real_outbound()
+    forged = BtcTx(
+        forged.txid,
+        forged.block_height,
+        forged.block_hash,
+        forged.block_time,
+        None,
+        1,
+        0,
+        None,
+        None,
+        (TxIn("11" * 32, 0, BTC_FORGER, 10**6),),
+        forged.outputs,
+    )
+    assert d.release_from_btc(forged) is None
+
+
+# Router logs as THORNode's own Bifrost tests record them (gitlab.com/thorchain/thornode,
+# bifrost/pkg/chainclients/ethereum test fixtures): the v2+ layout (asset indexed) and the v1
+# layout (2 topics, asset in the data). Data hex verbatim.
+BIFROST_ROUTER = "0xe65e9d372f8cacc7b6dfcd4af6507851ed31bb44"
+BIFROST_DEPOSIT_V2 = (
+    "0x"
+    "0000000000000000000000000000000000000000000000004563918244f40000"
+    "0000000000000000000000000000000000000000000000000000000000000040"
+    "0000000000000000000000000000000000000000000000000000000000000038"
+    "4144443a4554482e4554483a7474686f72313678786e30636164727575773661"
+    "327177707633356176306d6568727976647a7a6a7a3361660000000000000000"
+)
+BIFROST_DEPOSIT_V1 = (
+    "0x"
+    "0000000000000000000000000000000000000000000000000000000000000000"
+    "00000000000000000000000000000000000000000000000000000000000f4240"
+    "0000000000000000000000000000000000000000000000000000000000000060"
+    "0000000000000000000000000000000000000000000000000000000000000038"
+    "4144443a4554482e4554483a7474686f723137303471753333746c6d346c7574"
+    "6363343638303879683334387a726d7239796e6d77346c380000000000000000"
+)
+
+
+def test_router_v1_and_v2_deposit_layouts_from_thornode_fixtures():
+    d = ThorchainDecoder(contracts={})
+    d.add_contract("ethereum", BIFROST_ROUTER)
+    v2 = RawLog(
+        "ethereum",
+        BIFROST_ROUTER,
+        (DEPOSIT, topic("0x58e99c9c4a20f5f054c737389fdd51d7ed9c7d2a"), "0x" + "00" * 32),
+        BIFROST_DEPOSIT_V2,
+        "0xa132791c8f868ac84bcffc0c2c8076f35c0b8fa1f7358428917892f0edddc550",
+        0,
+        34,
+        1,
+    )
+    dep = d.decode_deposit(v2)
+    assert (dep.asset, dep.amount, dep.memo) == (
+        "native",
+        5 * 10**18,
+        "ADD:ETH.ETH:tthor16xxn0cadruuw6a2qwpv35av0mehryvdzzjz3af",
+    )
+    assert dep.dest_chain is None  # add liquidity: nothing is paid out
+    v1 = RawLog(
+        "ethereum",
+        BIFROST_ROUTER,
+        (DEPOSIT, topic("0xfb337706200a55009e6bbd41e4dc164d59bc9aa2")),
+        BIFROST_DEPOSIT_V1,
+        "0xc318fc70ec225c3e5e5fd3f59e205fdfb4d27ef878dd321b30278d891db0c6a9",
+        0,
+        6,
+        1,
+    )
+    dep1 = d.decode_deposit(v1)
+    assert (dep1.asset, dep1.amount, dep1.memo) == (
+        "native",
+        10**6,
+        "ADD:ETH.ETH:tthor1704qu33tlm4lutcc46808yh348zrmr9ynmw4l8",
+    )
+
+
+def test_router_v1_transfer_out_layout():
+    d = decoder()
+    data = (
+        "0x"
+        + encode(
+            ["address", "address", "uint256", "string"],
+            [DEST_ETH, USDT, 2837574101, "OUT:" + "F6" * 32],
+        ).hex()
+    )
+    log = RawLog("ethereum", ROUTER, (TRANSFER_OUT, topic(ETH_VAULT)), data, tx(40), 1, 72, 1)
+    rel = d.decode_release(log)
+    assert (rel.recipient, rel.asset, rel.amount, rel.link_key) == (
+        DEST_ETH,
+        USDT,
+        2837574101,
+        "F6" * 32,
+    )

@@ -18,7 +18,7 @@ import pandas as pd
 from tracer import __version__
 from tracer.addresses import InvalidAddress, detect_chain, normalize
 from tracer.chains import Asset, UnknownChain, get_chain
-from tracer.engine import TraceInputError, TraceOutcome, TraceParams
+from tracer.engine import TraceInputError, TraceOutcome, TraceParams, gc_paused
 from tracer.engine import trace as run_engine
 from tracer.flags import FLAG_COLUMNS, Flag, detect_flags
 from tracer.graph import build_graph
@@ -111,6 +111,10 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+#: Sources that read exports from files (a case's bundled ``data`` goes only to these).
+FILE_SOURCES = frozenset({"duckdb", "spark", "bitcoin-etl", "etl"})
+
+
 def load_case(name: str) -> dict:
     """A case by name: the bundled sandboxes, or a real case from ``addresses/cases`` (issue 3).
 
@@ -181,6 +185,7 @@ def _normalize_seeds(chain: str, seeds: Iterable[str]) -> list[str]:
     return out
 
 
+@gc_paused
 def trace(
     seeds: Sequence[str] | str | None = None,
     *,
@@ -229,8 +234,8 @@ def trace(
         chain = chain or case_info["seeds"][0]["chain"]
         if not seeds:
             seeds = [s["address"] for s in case_info["seeds"] if s["chain"] == chain]
-        if data is None and source in ("duckdb", "spark"):  # bundled case data: a bulk export
-            data = case_info.get("data")
+        if data is None and source in FILE_SOURCES:  # bundled case data: files, never to a
+            data = case_info.get("data")  # live source (it reads the chain itself)
         if data is None and source == "duckdb" and not case_info.get("synthetic", True):
             raise TraceInputError(  # issue 3: real cases ship no transfer data
                 f"case {case!r} ships no transfer data: pass --data DIR with your exports, "
@@ -375,8 +380,15 @@ def trace_leg(
     chain = chain_info.name
     extra_roles = extra_roles or {}
 
+    matches: dict[str, object] = {}  # address -> label match: the engine, graph and flags ask
+
+    def match_of(address: str):
+        if address not in matches:
+            matches[address] = index.role_of(chain, address)
+        return matches[address]
+
     def role_of(address: str):
-        match = index.role_of(chain, address)
+        match = match_of(address)
         if match is None and address in extra_roles:
             return extra_roles[address][0]
         return match.role if match else None
@@ -412,7 +424,7 @@ def trace_leg(
         ]
 
     def flag_role(address: str):
-        match = index.role_of(chain, address)
+        match = match_of(address)
         if match is None:
             return extra_roles.get(address)
         lab = match.label

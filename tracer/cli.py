@@ -77,6 +77,19 @@ def main(argv: list[str] | None = None) -> None:
     help="Case store of raw responses and indexes (replay offline, resume).",
 )
 @click.option("--rps", type=float, help="Request budget per second for live providers.")
+@click.option(  # issue 4: live EVM sources (rpc, etherscan)
+    "--from-block",
+    type=click.IntRange(0),
+    help="Live EVM sources: first block to read (default: the node's first block).",
+)
+@click.option(
+    "--to-block", type=click.IntRange(0), help="Live EVM sources: last block (default: the head)."
+)
+@click.option(
+    "--node-chain-id",
+    type=click.IntRange(1),
+    help="Live EVM sources: the chain id the node reports for --chain (a local node: 31337).",
+)
 @click.option(  # issue 9 (tracer/spark)
     "--spark-master",
     help="With --source spark: Spark master URL (default local[2]; spark://HOST:PORT, yarn, k8s://).",
@@ -137,6 +150,9 @@ def trace_command(
     api_url,
     cache,
     rps,
+    from_block,
+    to_block,
+    node_chain_id,
     spark_master,
     labels,
     label_store,
@@ -198,8 +214,9 @@ def trace_command(
                 "api_url": api_url,
                 "cache": cache,
                 "rps": rps,
-                # issue 9: only when given (other sources reject options they do not know)
-                **({"spark_master": spark_master} if spark_master else {}),
+                # only when given (other sources reject options they do not know)
+                **({"spark_master": spark_master} if spark_master else {}),  # issue 9
+                **_given(from_block=from_block, to_block=to_block, node_chain_id=node_chain_id),
             },
         )
         status.update("writing outputs…")
@@ -208,6 +225,11 @@ def trace_command(
         console.print(f"[yellow]warning:[/] {w}", markup=True, highlight=False)
     if not quiet:
         _summary(console, result, out)
+
+
+def _given(**options) -> dict:
+    """The options the user gave (a source that cannot use one says so; unset ones stay out)."""
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def _summary(console, result, out: Path) -> None:

@@ -12,9 +12,12 @@ the fan-out guard for unlabelled busy addresses, and the minimum tainted amount.
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial, wraps
+from typing import ParamSpec, TypeVar
 
 from tracer.allocation import POLICIES, LedgerResult, Taint, run_ledgers
 from tracer.records import Transfer, parse_units
@@ -85,7 +88,7 @@ class TraceOutcome:
     seeds: list[str]
     nodes: dict[str, NodeState]
     edges: dict[str, tuple[Transfer, Taint, str]]  # tid -> (transfer, taint, swap: ""|"out"|"in")
-    histories: dict[str, list[Transfer]]
+    histories: dict[str, Sequence[Transfer]]
     pruned: list[tuple[Transfer, str]]
     below_floor: dict[str, int]  # asset -> tainted base units not followed
     rounds: int = 0
@@ -104,7 +107,7 @@ class LedgerJob:
     """One address's ledger replay: everything :func:`run_ledgers` needs, nothing shared."""
 
     address: str
-    history: list[Transfer]
+    history: Sequence[Transfer]  # a list, or a columnar history that can replay itself
     tainted_in: dict[str, Taint]
     seed: bool
     hop: int
@@ -115,18 +118,18 @@ LedgerRunner = Callable[[list[LedgerJob], TraceParams], dict[str, LedgerResult]]
 
 def run_jobs(jobs: list[LedgerJob], params: TraceParams) -> dict[str, LedgerResult]:
     """Replay ledgers in this process (the default runner)."""
-    return {
-        j.address: run_ledgers(
-            j.address,
-            j.history,
+    results = {}
+    for j in jobs:
+        # a columnar history (bulk index) replays itself, over arrays where the rule allows
+        replay = getattr(j.history, "replay", None) or partial(run_ledgers, j.address, j.history)
+        results[j.address] = replay(
             j.tainted_in,
             params.policy,
             seed=j.seed,
             seed_assets=params.seed_assets,
             hop=j.hop,
         )
-        for j in jobs
-    }
+    return results
 
 
 RoleLookup = Callable[[str], "str | None"]  # address -> engine role from labels, or None
@@ -134,6 +137,29 @@ Progress = Callable[[int, int, int], None]  # (round, frontier size, edges so fa
 Prefetch = Callable[[list[str]], object]  # warm role lookups for a whole frontier at once
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def gc_paused(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run ``fn`` with the cyclic garbage collector off, restoring its state after. Why: a
+    trace allocates ~10^5 objects that all live until it ends; collection passes in between
+    walk them again and again and free nothing."""
+
+    @wraps(fn)
+    def paused(*args: P.args, **kwargs: P.kwargs) -> R:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    return paused
+
+
+@gc_paused
 def trace(
     source: Source,
     seeds: Iterable[str],
@@ -161,7 +187,7 @@ def trace(
     nodes: dict[str, NodeState] = {s: NodeState(s, 0, seed=True) for s in seeds}
     tainted_in: dict[str, dict[str, Taint]] = defaultdict(dict)
     swap_paid: dict[str, set[str]] = defaultdict(set)  # receiver -> tids that paid for a swap
-    histories: dict[str, list[Transfer]] = {}
+    histories: dict[str, Sequence[Transfer]] = {}
     by_id: dict[str, Transfer] = {}
     pruned: list[tuple[Transfer, str]] = []
     pruned_ids: set[str] = set()
@@ -205,7 +231,19 @@ def trace(
                 busy = {a for a in unlabelled if nodes[a].stop_reason}
                 need = [a for a in need if a not in busy]
                 expand = [a for a in expand if a not in busy]
-        if need:
+        columnar = getattr(source, "frontier_rows", None)
+        rows = columnar(need, None, params.until) if need and columnar else None
+        if rows is not None:  # columns: records are built only for the rows read
+            queries += 1
+            for t, reason in rows.pruned():
+                tid = t.transfer_id
+                if tid not in pruned_ids:
+                    pruned_ids.add(tid)
+                    pruned.append((t, reason))
+            for a in need:
+                histories[a] = rows.history(a)
+                nodes[a].degree = max(nodes[a].degree, len(histories[a]))
+        elif need:
             fetched = source.transfers(need, None, params.until)
             queries += 1
             wanted = set(need)
@@ -234,7 +272,13 @@ def trace(
 
         next_pending: set[str] = set()
         jobs = [
-            LedgerJob(a, histories[a], dict(tainted_in[a]), nodes[a].seed, nodes[a].hop)
+            LedgerJob(
+                a,
+                list(histories[a]) if ledger_runner else histories[a],  # runners pickle lists
+                dict(tainted_in[a]),
+                nodes[a].seed,
+                nodes[a].hop,
+            )
             for a in expand
         ]
         results = ledger_runner(jobs, params) if ledger_runner else run_jobs(jobs, params)
@@ -243,6 +287,9 @@ def trace(
             old = node.result
             res = results[address]
             node.result = res
+            lookup = getattr(histories[address], "transfers_by_id", None)
+            if lookup is not None:  # columnar history: records of the tainted rows only
+                by_id.update(lookup([*res.out, *res.swap_in]))
             old_out = old.out if old else {}
             for tid in sorted(set(old_out) | set(res.out)):
                 new = res.out.get(tid)

@@ -27,8 +27,9 @@ MAX_LIMIT = 50
 
 
 def _token(action: dict, position: int) -> str:
-    """Midgard-like page token: height * 1e9 + position (opaque to clients)."""
-    return str(int(action.get("height", "0")) * 10**9 + position)
+    """Midgard-like page token (opaque to clients): height * 1e9 plus a count that falls
+    along the newest-first order, so tokens strictly decrease down the list."""
+    return str(int(action.get("height", "0")) * 10**9 + (10**9 - 1 - position))
 
 
 class MidgardServer:

@@ -199,9 +199,11 @@ class MidgardClient:
             rows = page["actions"]
             for row in rows:
                 try:
-                    out.append(parse_action(row))
+                    action = parse_action(row)
                 except ValueError as e:
                     raise SourceError(f"midgard: malformed action for {wanted}: {e}") from None
+                if action not in out:  # pages may overlap when new actions arrive meanwhile
+                    out.append(action)
             meta = page.get("meta") if isinstance(page.get("meta"), dict) else {}
             token = meta.get("nextPageToken") if isinstance(meta, dict) else None
             if len(rows) < PAGE_LIMIT or not isinstance(token, str) or not token:

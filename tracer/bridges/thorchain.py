@@ -4,7 +4,9 @@ Inbounds (deposits):
 
 * EVM chains: the router's ``Deposit(address indexed to, address indexed asset, uint amount,
   string memo)``; ``to`` is the vault, asset ``0x0`` is the native coin, the sender is the
-  transaction's ``from`` (the router is called by the user or an aggregator they called);
+  transaction's ``from`` (the router is called by the user or an aggregator they called).
+  Router v1 emitted the same event (same topic0) with ``asset`` not indexed, and
+  ``TransferOut`` with ``to`` not indexed: both layouts are read;
 * UTXO chains (Bitcoin): a transaction whose OP_RETURN outputs carry the memo
   (:meth:`ThorchainDecoder.deposit_from_btc`): as THORChain's Bifrost reads it, the sender is
   the first input's address and the vault the first paid output not back to the sender.
@@ -261,15 +263,18 @@ class ThorchainDecoder(BaseDecoder):
             return None
         key = f"{log.chain}:{log.tx_hash}:{log.log_index}"
         try:
-            if len(log.topics) != 3:
-                raise ValueError("Deposit needs 3 topics")
-            vault = canonical_address(log.chain, word_address(log.topics[1]))
-            asset = _evm_asset(log.chain, log.topics[2])
             w = words(log.data)
-            if len(w) < 3:
-                raise ValueError("Deposit data too short")
-            amount = word_uint(w[0])
-            memo_text = abi_string(log.data, 1)
+            if len(log.topics) == 3 and len(w) >= 3:  # asset indexed (router v2 and later)
+                asset = _evm_asset(log.chain, log.topics[2])
+                amount = word_uint(w[0])
+                memo_text = abi_string(log.data, 1)
+            elif len(log.topics) == 2 and len(w) >= 4:  # router v1: asset in the data
+                asset = _evm_asset(log.chain, w[0])
+                amount = word_uint(w[1])
+                memo_text = abi_string(log.data, 2)
+            else:
+                raise ValueError("Deposit needs 3 topics (or 2, router v1) and its data words")
+            vault = canonical_address(log.chain, word_address(log.topics[1]))
             link_key = thor_txid(log.tx_hash)
             sender = canonical_address(log.chain, log.tx_from) if log.tx_from else ""
         except ValueError as e:
@@ -332,10 +337,13 @@ class ThorchainDecoder(BaseDecoder):
             raise ValueError("missing vault topic")
         vault = canonical_address(chain, word_address(log.topics[1]))
         if log.topic0 == TRANSFER_OUT:
-            if len(log.topics) != 3 or len(w) < 5:
-                raise ValueError("TransferOut needs 3 topics and 3 data words")
-            to = canonical_address(chain, word_address(log.topics[2]))
-            return vault, to, _evm_asset(chain, w[0]), word_uint(w[1]), abi_string(log.data, 2)
+            if len(log.topics) == 3 and len(w) >= 5:
+                to = canonical_address(chain, word_address(log.topics[2]))
+                return vault, to, _evm_asset(chain, w[0]), word_uint(w[1]), abi_string(log.data, 2)
+            if len(log.topics) == 2 and len(w) >= 6:  # router v1: `to` in the data
+                to = canonical_address(chain, word_address(w[0]))
+                return vault, to, _evm_asset(chain, w[1]), word_uint(w[2]), abi_string(log.data, 3)
+            raise ValueError("TransferOut needs 3 topics (or 2, router v1) and its data words")
         if log.topic0 == TRANSFER_OUT_AND_CALL:
             # (target, amount, finalAsset, to, amountOutMin, memo): the native coin sent to the
             # aggregator `target`, which swaps it and pays `to`.
@@ -584,8 +592,13 @@ class ThorchainDecoder(BaseDecoder):
         if refunds:
             back = all(r.recipient == d.sender for r in refunds)
             evidence.append("refunded to the sender" if back else "refunded to another address")
+        fee = fee_of(d, found)
+        if fee is not None and fee < 0:
+            # an LP withdrawal: the inbound is only the request, the outbound pays the position
+            evidence.append("paid out more than the inbound (liquidity withdrawal); no fee")
+            fee = None
         evidence.extend(extra)
-        return BridgeLink(d, tuple(found), "exact", confidence, tuple(evidence), fee_of(d, found))
+        return BridgeLink(d, tuple(found), "exact", confidence, tuple(evidence), fee)
 
     def _midgard_link(self, d: BridgeDeposit) -> BridgeLink | None:
         assert self.midgard is not None
