@@ -242,6 +242,14 @@ def trace(
                     pruned.append((t, reason))
             for a in need:
                 histories[a] = rows.history(a)
+                if a in entry_into:  # an entry the data lacks: replay a plain list instead
+                    full = list(histories[a])
+                    known = {t.transfer_id for t in full}
+                    missing = [t for t in entry_into[a] if t.transfer_id not in known]
+                    if missing:
+                        for t in full:
+                            by_id.setdefault(t.transfer_id, t)
+                        histories[a] = sorted(full + missing, key=lambda t: t.position)
                 nodes[a].degree = max(nodes[a].degree, len(histories[a]))
         elif need:
             fetched = source.transfers(need, None, params.until)
