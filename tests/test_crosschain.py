@@ -525,3 +525,17 @@ def test_cctp_hop_through_the_orchestration(tmp_path, mint_row):
     assert [d["tainted"] for d in onward_edges] == [300_000 * U]
     held = {(f.chain, f.address): f.tainted for f in r.flag_list if f.kind == "freezable_balance"}
     assert held[("avalanche", dest)] == 400_000 * U  # Circle can freeze native USDC
+
+
+def test_freeze_packet_path_crosses_the_bridge(tmp_path):
+    """The exchange packet's path from the theft starts on Ethereum and ends on Tron, each
+    transaction linked on its own chain's explorer."""
+    out = tmp_path / "out"
+    assert run("trace", "--case", "sandbox-xchain", "--out", str(out), "--quiet").returncode == 0
+    r = run("packets", str(out), "--out", str(tmp_path / "packets"))
+    assert r.returncode == 0, r.stderr
+    (packet,) = (tmp_path / "packets").glob("exchange-*.md")
+    text = packet.read_text()
+    path = text[text.index("Path from the theft") :]
+    assert "https://etherscan.io/tx/0x" in path and "https://tronscan.org/#/transaction/" in path
+    assert "tronscan.org/#/transaction/0x" not in path
