@@ -407,6 +407,7 @@ def test_logs_providers_read_the_sandbox_events(tmp_path):
     tron = DuckDBLogs(DATA_DIR / "tron", "tron")
     relays = tron.logs([T["cbridge_tron"]], topic0s=[RELAY_TOPIC])
     assert relays and relays[0].address == T["cbridge_tron"] and len(relays[0].tx_hash) == 64
+    assert {log.tx_from for log in relays} == {T["relayer"]}  # joined from transactions.csv
     mem = MemoryLogs("tron", relays)
     assert mem.logs([T["cbridge_tron"]], tx_hashes=[relays[0].tx_hash]) == [relays[0]]
     (tmp_path / "token_transfers.csv").write_text("token_address\n")
