@@ -270,12 +270,15 @@ def test_cli_follow_and_bridges_options(tmp_path):
         (["--follow", "tron"], "expected CHAIN=DIR"),
         (["--follow", "solana=/tmp"], "unknown chain"),
         (["--follow", "tron=/nonexistent/dir"], "not a directory"),
-        (["--follow", "bitcoin=/tmp"], "account chains"),
+        (["--follow", "tron={tmp}"], "--follow tron:"),  # a directory without Tron exports
         (["--follow", "ethereum=/tmp"], "chain being traced"),
         (["--bridges", "/nonexistent/bridges.csv"], "cannot read"),
     ],
 )
 def test_cli_bad_input_exits_2_with_one_line(tmp_path, args, needle):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args = [a.replace("{tmp}", str(empty)) for a in args]
     r = run("trace", "--case", "sandbox-xchain", *args, "--out", str(tmp_path / "o"), "--quiet")
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
