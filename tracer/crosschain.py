@@ -381,13 +381,19 @@ def _follow_bridges(outcome, registry, chains, source_of, logs_of, lookup, taint
             continue
         by_decoder[decoder.name].append((tid, t, taint))
     found: list[tuple[BridgeDeposit, Transfer, Taint]] = []
+    provider = logs_of(chain)
+    tx_logs: dict[str, list] = defaultdict(list)  # every deposit transaction's logs, one query
+    if provider is not None and provider.available and by_decoder:
+        hashes = sorted({t.tx_hash for items in by_decoder.values() for _, t, _ in items})
+        for log in provider.logs(None, tx_hashes=hashes):
+            tx_logs[log.tx_hash].append(log)
     for name in sorted(by_decoder):
         decoder = registry.get(name)
         for _tid, t, taint in by_decoder[name]:
             mark = len(getattr(decoder, "skipped", ()))
             deposit = decoder.deposit_from_transfer(t)
             if deposit is None:
-                deposit = _event_deposit(decoder, t, logs_of(chain))
+                deposit = _event_deposit(decoder, t, tx_logs.get(t.tx_hash, ()))
             if deposit is None:
                 why = "no deposit event in the transaction"
                 if logs_of(chain) is None or not logs_of(chain).available:
@@ -433,17 +439,15 @@ def _stop(t: Transfer, taint: Taint, reason, bridge, dest, detail) -> BridgeStop
     )
 
 
-def _event_deposit(decoder, t: Transfer, provider) -> BridgeDeposit | None:
-    """The decoder's deposit event in ``t``'s transaction that accounts for ``t``.
+def _event_deposit(decoder, t: Transfer, logs) -> BridgeDeposit | None:
+    """The decoder's deposit event among ``logs`` (all of ``t``'s transaction) for ``t``.
 
     Every log of the transaction is offered (CCTP's and Wormhole's events come from another
     contract than the one paid; decoders ignore contracts they do not know). The event with
     ``t``'s asset and amount wins; else the only one with its asset; else the only one.
     """
-    if provider is None or not provider.available:
-        return None
     decoded = []
-    for log in provider.logs(None, tx_hashes=[t.tx_hash]):
+    for log in logs:
         d = decoder.decode_deposit(log)
         if d is not None:
             decoded.append(d)
