@@ -320,8 +320,8 @@ def trace_crosschain(
             manifest["bitcoin"] = leg.outcome.report()  # a Bitcoin leg's UTXO findings
         if leg.chain_context is not None and "tron" not in manifest:
             manifest["tron"] = leg.chain_context.report(leg.flags)
-    for leg in legs:
-        warnings = [*warnings, *getattr(leg.source, "warnings", [])]
+    for source in {id(leg.source): leg.source for leg in legs}.values():
+        warnings = [*warnings, *getattr(source, "warnings", [])]
     return TraceResult(graph, flags, outcome, manifest, warnings, crosschain=result)
 
 
