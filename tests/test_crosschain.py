@@ -449,6 +449,14 @@ def test_report_shows_the_cross_chain_hops_in_chromium(tmp_path):
         nodes = b.eval("document.querySelectorAll('#graph g.node').length")
         assert nodes == data.graph.number_of_nodes()
         assert b.eval("document.querySelectorAll('#bridge-hops tbody tr').length") == 2
+        assert b.eval("document.querySelectorAll('#graph path.edge.bridge').length") == 2
+        titles = b.eval(
+            "[...document.querySelectorAll('#graph path.edge.bridge title')].map(t => t.textContent)"
+        )
+        assert sorted(t.split(")")[0] for t in titles) == [
+            "bridge hop (cbridge, exact",
+            "bridge hop (swft, inferred",
+        ]
         assert b.eval("document.querySelectorAll('#bridge-stops tbody tr').length") == 3
         text = b.eval("document.getElementById('crosschain').innerText")
         assert "exact" in text and "inferred" in text and "no_decoder" in text
