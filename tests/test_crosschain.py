@@ -421,6 +421,10 @@ def test_logs_providers_read_the_sandbox_events(tmp_path):
     dec = CBridge(contracts={"tron": frozenset({T["cbridge_tron"]})})
     released = [dec.decode_release(log) for log in relays]
     assert all(r is not None and r.asset == TRON_USDT for r in released)
+    # the sandbox's forged Relay (a1's transfer id, from a look-alike contract) is not decoded
+    (forged,) = tron.logs([T["forger"]], topic0s=[RELAY_TOPIC])
+    a1_id = {r.link_key for r in released if r.recipient == T["w1"]}
+    assert forged.data.endswith(next(iter(a1_id))[2:]) and dec.decode_release(forged) is None
 
 
 def test_registry_keeps_a_bridge_without_decoder_unknown():
