@@ -757,9 +757,13 @@ class FrontierRows:
         found: list[str],
         ids: np.ndarray,
         make: tuple[str, str, int, Callable[[object, str], int]],
+        after: FrontierRows | None = None,
     ):
         self.index = index
         self.recs = recs
+        # transfer id -> chain rank of every outflow named so far in this trace (shared with
+        # the rounds ``after`` which this one comes): later rounds find the tainted inflows by it
+        self._known: dict[str, int] = after._known if after is not None else {}
         self._make = make  # chain, source, native decimals, amount parser
         self._hashes: list[str] | None = None
         self._asset_names: dict[int, str | None] = {}
@@ -768,6 +772,7 @@ class FrontierRows:
         self._names: dict[int, str] = {}
         self._tid_rows: dict[str, list[int]] | None = None
         self._contiguous: dict[str, np.ndarray] = {}
+        self._ranks: list[int] | None = None
         self._tx_index: tuple[list[int], list[int]] | None = None
         self._built: dict[int, Transfer] = {}
         self.amounts = index.amounts(recs, self.hash_list, make[3])
@@ -893,8 +898,19 @@ class FrontierRows:
             return f"{self.hash_of(row)}:trace:{self._trace_name(int(self.column('trace')[row])) or ''}"
         return f"{self.hash_of(row)}:tx"
 
+    def remember(self, tid: str, row: int) -> None:
+        """Row ``row`` is named ``tid``: later rounds find it by its chain rank."""
+        self._known[tid] = int(self.column("rank")[row])
+
     def rows_of_transfer(self, tid: str) -> list[int]:
-        """Rows whose transfer id is ``tid`` (found by its transaction hash)."""
+        """Rows whose transfer id is ``tid``: by its chain rank when an earlier round named
+        it, else by its transaction hash."""
+        rank = self._known.get(tid)
+        if rank is not None:
+            if self._ranks is None:  # rows are in chain order: ranks ascend
+                self._ranks = self.column("rank").tolist()
+            i = bisect_left(self._ranks, rank)
+            return [i] if i < len(self._ranks) and self._ranks[i] == rank else []
         if self.recs["h"].ndim != 2:  # text hashes: every row's id, once per round
             if self._tid_rows is None:
                 self._tid_rows = {}
@@ -1114,6 +1130,7 @@ class RowHistory(Sequence):
             def tid_of(row: int) -> str:  # an outflow's id: its record may be asked for
                 tid = fr.tid_of(row)
                 row_of[tid] = row
+                fr.remember(tid, row)
                 return tid
 
             segments = fr.segments_of(self._position) if self._position >= 0 else []
