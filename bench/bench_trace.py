@@ -41,6 +41,7 @@ def _load() -> float:
 
 def run_tracer(data: Path, repeats: int) -> dict:
     import tracer
+    import tracer.api  # noqa: F401 - imports (pandas, networkx, ...) are not the trace's work
     from tracer.sources.bulk import BulkSource
 
     meta = json.loads((data / "bench.json").read_text())
