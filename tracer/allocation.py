@@ -23,6 +23,7 @@ from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 POLICIES = ("poison", "haircut", "fifo", "lifo", "tiho")
 CONSERVING = ("haircut", "fifo", "lifo", "tiho")
@@ -316,8 +317,7 @@ SHARE_POLICIES = ("haircut", "poison")
 SELF, IN, OUT = 0, 1, 2
 
 
-@dataclass(frozen=True, slots=True)
-class Segment:
+class Segment(NamedTuple):
     """One asset's rows of one address in chain order, ``rows[start:end]`` with their
     ``directions`` (``IN`` or ``OUT``; self-transfers left out), and the balance the address
     would hold before each of them, and after the last, were nothing tainted (a running sum

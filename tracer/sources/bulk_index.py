@@ -873,9 +873,12 @@ class FrontierRows:
         """An address id's text, made once per round."""
         text = self._names.get(address_id)
         if text is None:
-            text = self._names[address_id] = self.index.address_strings(
-                np.array([address_id], dtype=np.int64)
-            )[0]
+            index = self.index
+            if index._binary:
+                text = "0x" + index.addr[address_id : address_id + 1].tobytes().hex()
+            else:
+                text = index.addr[address_id].decode()
+            self._names[address_id] = text
         return text
 
     def _trace_name(self, trace_id: int) -> str | None:
