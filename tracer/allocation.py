@@ -20,6 +20,7 @@ ordinary addresses and tainted for seeds (a seed is asserted to hold only stolen
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 POLICIES = ("poison", "haircut", "fifo", "lifo", "tiho")
@@ -305,3 +306,104 @@ class _Share:
 
     def __lt__(self, other: _Share) -> bool:
         return self.t * other.a < other.t * self.a
+
+
+#: Rules :func:`replay_shares` replays (the share rules: no lots to keep per transfer).
+SHARE_POLICIES = ("haircut", "poison")
+
+# row directions seen from the replayed address
+SELF, IN, OUT = 0, 1, 2
+
+
+def replay_shares(
+    rows: Sequence[int],
+    directions: Sequence[int],
+    assets: Sequence[str],
+    amounts: Sequence[int],
+    times: Sequence[int],
+    taints: Mapping[int, tuple[str, Taint]],
+    tid_of: Callable[[int], str],
+    policy: str,
+    *,
+    txs: Sequence[Hashable] | None = None,
+    hop: int = 0,
+) -> LedgerResult | None:
+    """:func:`run_ledgers` for a non-seed address under haircut or poison, over columns instead
+    of :class:`~tracer.records.Transfer` objects (why: a round reads ~100k rows and needs a
+    record for only the few thousand tainted ones).
+
+    ``rows`` are the address's rows in chain order and ``directions[i]`` says how row
+    ``rows[i]`` touches it (``SELF``, ``IN``, ``OUT``); ``assets``, ``amounts`` and ``times``
+    are indexed by row. ``taints`` maps an inflow row to its transfer id and the taint its
+    sender computed; ``tid_of`` names a tainted outflow row. A ledger stays a plain balance
+    until its first tainted inflow, then runs in the same :class:`Ledger` as the exact path,
+    so the results are identical. ``txs`` (the transaction hash per row) lets it detect a
+    swap: then it returns None and the caller replays the exact path; without it the caller
+    asserts that no two consecutive rows share a transaction."""
+    if policy not in SHARE_POLICIES:
+        raise ValueError(f"replay_shares replays {', '.join(SHARE_POLICIES)}, not {policy!r}")
+    if txs is not None and _has_swap(rows, directions, assets, txs):
+        return None
+    result = LedgerResult()
+    out = result.out
+    clean: dict[str, int] = {}  # asset -> balance while no tainted unit has arrived
+    ledgers: dict[str, Ledger] = {}
+    get_taint = taints.get
+    for row, d in zip(rows, directions, strict=True):
+        if d == SELF:
+            continue
+        asset = assets[row]
+        amount = amounts[row]
+        led = ledgers.get(asset)
+        if d == IN:
+            hit = get_taint(row) if taints else None
+            if hit is None or hit[1].tainted == 0:
+                if led is None:
+                    clean[asset] = clean.get(asset, 0) + amount
+                else:
+                    led.add(amount, 0, ((amount, False),), "", 0)
+                continue
+            tid, taint = hit
+            if led is None:
+                led = ledgers[asset] = Ledger(policy, False)
+                led.balance = clean.pop(asset, 0)
+            led.add(amount, taint.tainted, taint.segments, tid, taint.hop)
+            result.received[asset] = result.received.get(asset, 0) + taint.tainted
+            ts = times[row]
+            if result.first_tainted is None or ts < result.first_tainted:
+                result.first_tainted = ts
+        elif led is None:  # a clean outflow: an opening lot covers any shortfall
+            left = clean.get(asset, 0) - amount
+            clean[asset] = left if left > 0 else 0
+        else:
+            tainted, segments, parents, _ = led.take(amount)
+            if tainted:
+                out[tid_of(row)] = Taint(tainted, segments, parents, hop + 1)
+    for asset in sorted({*clean, *ledgers}):
+        led = ledgers.get(asset)
+        if led is None:
+            result.held[asset] = 0
+            result.balance[asset] = clean[asset]
+        else:
+            result.held[asset] = led.tainted_held
+            result.balance[asset] = led.balance
+    return result
+
+
+def _has_swap(rows, directions, assets, txs) -> bool:
+    """Whether a transaction of these rows both sends the address an asset and takes another
+    from it (what :func:`run_ledgers` treats as a swap)."""
+    n = len(rows)
+    i = 0
+    while i < n:
+        key = txs[rows[i]]
+        j = i + 1
+        while j < n and txs[rows[j]] == key:
+            j += 1
+        if j - i > 1:
+            group = range(i, j)
+            sent = {assets[rows[k]] for k in group if directions[k] == OUT}
+            if sent and any(directions[k] == IN and assets[rows[k]] not in sent for k in group):
+                return True
+        i = j
+    return False

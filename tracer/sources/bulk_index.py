@@ -40,12 +40,23 @@ import gc
 import json
 import mmap
 import os
-from collections.abc import Callable, Iterable
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import repeat
 from pathlib import Path
 
 import numpy as np
 
+from tracer.allocation import (
+    IN,
+    OUT,
+    SELF,
+    SHARE_POLICIES,
+    LedgerResult,
+    Taint,
+    replay_shares,
+    run_ledgers,
+)
 from tracer.records import Transfer
 
 MAGIC = b"TRACERIX"
@@ -649,8 +660,15 @@ class BulkIndex:
             return _hex_list(self.addr[ids].tobytes(), 20)
         return [b.decode() for b in self.addr[ids].tolist()]
 
-    def amounts(self, recs: np.ndarray, hashes: list[str], parse) -> list[int]:
-        """Exact Python ints: (hi << 64) + lo, or the overflow text parsed by ``parse``."""
+    def hashes(self, recs: np.ndarray) -> list[str]:
+        """Each record's transaction hash as text."""
+        if self._hash_bytes:
+            return _hex_list(np.ascontiguousarray(recs["h"]).tobytes(), 32)
+        return [b.decode() for b in recs["h"].tolist()]
+
+    def amounts(self, recs: np.ndarray, hashes, parse) -> list[int]:
+        """Exact Python ints: (hi << 64) + lo, or the overflow text parsed by ``parse``
+        (``hashes[i]``, the row's hash, goes into its error message)."""
         values = recs["lo"].tolist()
         hi = recs["hi"]
         big = np.flatnonzero(hi)
@@ -658,6 +676,8 @@ class BulkIndex:
             values[i] += h << 64
         over = np.flatnonzero(recs["flags"] & F_OVERFLOW)
         if len(over):
+            if callable(hashes):
+                hashes = hashes()
             pos = np.searchsorted(self.ovf_rank, recs["rank"][over])
             texts = self.ovf_text[pos].tolist()
             nulls = self.ovf_null[pos].tolist()
@@ -682,10 +702,7 @@ class BulkIndex:
         uniq, inverse = np.unique(ids, return_inverse=True)
         people = np.array(self.address_strings(uniq), dtype=object)[inverse]
         senders, receivers = people[:n].tolist(), people[n:].tolist()
-        if self._hash_bytes:
-            hashes = _hex_list(np.ascontiguousarray(recs["h"]).tobytes(), 32)
-        else:
-            hashes = [b.decode() for b in recs["h"].tolist()]
+        hashes = self.hashes(recs)
         logi = recs["logi"]
         empty = logi == LOG_NULL
         if empty.any():
@@ -720,6 +737,361 @@ class BulkIndex:
         finally:
             if enabled:
                 gc.enable()
+
+
+class FrontierRows:
+    """One round's rows for a frontier, kept as columns: each address's history is a slice of
+    them (:class:`RowHistory`), and :class:`Transfer` objects are built only for the rows that
+    are read (why: a round reads ~100k rows; a trace needs records for a few thousand).
+
+    Failed and zero-value rows are left out of the histories (see :meth:`pruned`), as the
+    engine prunes them; a row between two frontier addresses is in both histories."""
+
+    def __init__(
+        self,
+        index: BulkIndex,
+        recs: np.ndarray,
+        found: list[str],
+        ids: np.ndarray,
+        make: tuple[str, str, int, Callable[[object, str], int]],
+    ):
+        self.index = index
+        self.recs = recs
+        self._make = make  # chain, source, native decimals, amount parser
+        self._hashes: list[str] | None = None
+        self._assets: list | None = None
+        self._times: list[int] | None = None
+        self._columns: tuple | None = None
+        self._tid_columns: tuple | None = None
+        self._hash_raw: bytes | list[str] | None = None
+        self._names: dict[int, str] = {}
+        self._tid_rows: dict[str, list[int]] | None = None
+        self._tx_index: tuple[list[int], list[int]] | None = None
+        self._built: dict[int, Transfer] = {}
+        self.amounts = index.amounts(recs, self.hash_list, make[3])
+        flags = recs["flags"]
+        overflow = (flags & F_OVERFLOW) != 0
+        zero = (recs["hi"] == 0) & (recs["lo"] == 0) & ~overflow
+        for i in np.flatnonzero(overflow).tolist():
+            zero[i] = self.amounts[i] <= 0
+        failed = (flags & F_SUCCESS) == 0
+        self._failed = failed
+        self._pruned = np.flatnonzero(failed | zero)
+        keep = ~(failed | zero)
+
+        sorter = np.argsort(ids, kind="stable")
+        sorted_ids = ids[sorter]
+
+        def owner(column: np.ndarray) -> np.ndarray:
+            if not len(ids):
+                return np.full(len(column), -1, dtype=np.int64)
+            pos = np.minimum(np.searchsorted(sorted_ids, column), len(ids) - 1)
+            return np.where(sorted_ids[pos] == column, sorter[pos], -1)
+
+        # a receiver computed from a creation nonce counts here (as the records path does)
+        frm, to = recs["frm"].astype(np.int64), recs["to"].astype(np.int64)
+        senders, receivers = owner(frm), owner(to)
+        out_rows = np.flatnonzero(keep & (senders >= 0))
+        in_rows = np.flatnonzero(keep & (receivers >= 0) & (frm != to))
+        owners = np.concatenate((senders[out_rows], receivers[in_rows]))
+        rows = np.concatenate((out_rows, in_rows))
+        dirs = np.concatenate(
+            (np.where(frm[out_rows] == to[out_rows], SELF, OUT), np.full(len(in_rows), IN))
+        )
+        order = np.lexsort((rows, owners))  # by address, then chain order
+        owners, rows, dirs = owners[order], rows[order], dirs[order]
+        self._row_list = rows.tolist()
+        self._dir_list = dirs.tolist()
+        starts = np.searchsorted(owners, np.arange(len(ids) + 1)).tolist()
+        self._slices = dict(zip(found, zip(starts[:-1], starts[1:], strict=True), strict=True))
+        # addresses with consecutive rows that may share a transaction (the first 8 bytes of the
+        # hash match): checked for a swap on replay, by the whole hash
+        keys = self._tx_array()[rows]
+        same = (owners[1:] == owners[:-1]) & (keys[1:] == keys[:-1])
+        grouped = set(owners[1:][same].tolist())
+        self._grouped = {a for i, a in enumerate(found) if i in grouped}
+
+    # ------------------------------------------------------------------ columns
+
+    def hash_list(self) -> list[str]:
+        if self._hashes is None:
+            self._hashes = self.index.hashes(self.recs)
+        return self._hashes
+
+    def _tx_array(self) -> np.ndarray:
+        """A transaction key per row: the hash's first 8 bytes (binary hashes) or the hash."""
+        h = self.recs["h"]
+        return h[:, 0] if h.ndim == 2 else h
+
+    def asset_list(self) -> list:
+        if self._assets is None:
+            self._assets = self.index._assets(self.recs["asset"])
+        return self._assets
+
+    def time_list(self) -> list[int]:
+        if self._times is None:
+            ts = self.recs["ts"]
+            self._times = np.where(ts == TS_NULL, 0, ts).tolist()
+        return self._times
+
+    def hash_of(self, row: int) -> str:
+        """Row ``row``'s transaction hash as text (made per row: most rows never need it)."""
+        if self._hash_raw is None:
+            if self.recs["h"].ndim == 2:
+                self._hash_raw = np.ascontiguousarray(self.recs["h"]).tobytes()
+            else:
+                self._hash_raw = self.hash_list()
+        if isinstance(self._hash_raw, list):
+            return self._hash_raw[row]
+        return "0x" + self._hash_raw[32 * row : 32 * row + 32].hex()
+
+    def address_of(self, address_id: int) -> str:
+        """An address id's text, made once per round."""
+        text = self._names.get(address_id)
+        if text is None:
+            text = self._names[address_id] = self.index.address_strings(
+                np.array([address_id], dtype=np.int64)
+            )[0]
+        return text
+
+    def _record_columns(self) -> tuple:
+        """The cheap :class:`Transfer` fields of every row as lists, made once per round
+        (hashes and addresses are made per row, on demand)."""
+        if self._columns is None:
+            recs, index = self.recs, self.index
+            chain, source, native_decimals, _ = self._make
+            logi = recs["logi"]
+            log_index = logi.astype(object)
+            log_index[logi == LOG_NULL] = None
+            self._columns = (
+                chain,
+                self.asset_list(),
+                recs["frm"].tolist(),
+                recs["to"].tolist(),
+                self.amounts,
+                index._decimals(recs, native_decimals),
+                None,
+                log_index.tolist(),
+                recs["block"].tolist(),
+                self.time_list(),
+                recs["txi"].tolist(),
+                ((recs["flags"] & F_SUCCESS) != 0).tolist(),
+                source,
+                _KIND_NAMES[recs["kind"]].tolist(),
+                index._traces(recs["trace"]),
+            )
+        return self._columns
+
+    def tid_of(self, row: int) -> str:
+        """Row ``row``'s ``Transfer.transfer_id``, without building the record."""
+        if self._tid_columns is None:
+            c = self._record_columns()
+            self._tid_columns = (c[7], c[13], c[14])
+        logs, kinds, traces = self._tid_columns
+        kind = kinds[row]
+        if kind == "token" or kind == "utxo":
+            return f"{self.hash_of(row)}:{logs[row]}"
+        if kind == "internal":
+            return f"{self.hash_of(row)}:trace:{traces[row] or ''}"
+        return f"{self.hash_of(row)}:tx"
+
+    def rows_of_transfer(self, tid: str) -> list[int]:
+        """Rows whose transfer id is ``tid`` (found by its transaction hash)."""
+        if self.recs["h"].ndim != 2:  # text hashes: every row's id, once per round
+            if self._tid_rows is None:
+                self._tid_rows = {}
+                for r in range(len(self.recs)):
+                    self._tid_rows.setdefault(self.tid_of(r), []).append(r)
+            return list(self._tid_rows.get(tid, ()))
+        try:
+            key = int(tid[2:18], 16) if tid[:2] == "0x" and tid[18:19] != "" else None
+        except ValueError:
+            key = None
+        if key is None:
+            return []
+        if self._tx_index is None:
+            keys = self._tx_array()
+            order = np.argsort(keys, kind="stable")
+            self._tx_index = (keys[order].tolist(), order.tolist())
+        keys, order = self._tx_index
+        lo, hi = bisect_left(keys, key), bisect_right(keys, key)
+        return [r for r in order[lo:hi] if self.tid_of(r) == tid]
+
+    # ------------------------------------------------------------------ records
+
+    def transfers_at(self, rows: Iterable[int]) -> list[Transfer]:
+        """The records of ``rows`` (each built once per round, then shared)."""
+        built = self._built
+        missing = [r for r in rows if r not in built]
+        if missing:
+            (ch, asset, frm, to, amount, dec, _, log, block, ts, txi, ok, src, kind, trace) = (
+                self._record_columns()
+            )
+            name, hash_of = self.address_of, self.hash_of
+            for r in missing:
+                built[r] = Transfer(
+                    ch,
+                    asset[r],
+                    name(frm[r]),
+                    name(to[r]),
+                    amount[r],
+                    dec[r],
+                    hash_of(r),
+                    log[r],
+                    block[r],
+                    ts[r],
+                    txi[r],
+                    ok[r],
+                    src,
+                    kind[r],
+                    trace[r],
+                )
+        return [built[r] for r in rows]
+
+    def pruned(self) -> list[tuple[Transfer, str]]:
+        """Failed and zero-value rows (not followed), in chain order, with the reason."""
+        rows = self._pruned.tolist()
+        if not rows:
+            return []
+        reasons = ["failed_transaction" if self._failed[r] else "zero_value" for r in rows]
+        return list(zip(self.transfers_at(rows), reasons, strict=True))
+
+    def receivers(self, rows: Iterable[int]) -> Iterator[str]:
+        """The receiving address of each row, without building the records."""
+        column, name = self._record_columns()[3], self.address_of
+        return (name(column[r]) for r in rows)
+
+    def history(self, address: str) -> RowHistory:
+        start, stop = self._slices.get(address, (0, 0))
+        return RowHistory(self, address, start, stop, address in self._grouped)
+
+
+class RowHistory(Sequence):
+    """One address's transfers in chain order, as a slice of a :class:`FrontierRows`. Reads
+    like a list of :class:`Transfer` (built on first read); :meth:`replay` runs the ledgers
+    over the columns when the rule allows it."""
+
+    def __init__(self, frontier: FrontierRows, address: str, start: int, stop: int, grouped: bool):
+        self.frontier = frontier
+        self.address = address
+        self._start, self._stop = start, stop
+        self._grouped = grouped
+        self._list: list[Transfer] | None = None
+        self._row_of: dict[str, int] = {}  # transfer id -> row, for ids handed out by replay
+
+    def __len__(self) -> int:
+        return self._stop - self._start
+
+    def rows(self) -> list[int]:
+        return self.frontier._row_list[self._start : self._stop]
+
+    def out_receivers(self) -> Iterator[str]:
+        """Where each outflow went (self-transfers left out), in chain order, lazily: what a
+        deposit check needs without building the records."""
+        if self._list is not None:
+            return (
+                t.to_address
+                for t in self._list
+                if t.from_address == self.address and t.to_address != self.address
+            )
+        dirs = self.frontier._dir_list[self._start : self._stop]
+        outs = [r for r, d in zip(self.rows(), dirs, strict=True) if d == OUT]
+        return self.frontier.receivers(outs)
+
+    def _transfers(self) -> list[Transfer]:
+        if self._list is None:
+            self._list = self.frontier.transfers_at(self.rows())
+        return self._list
+
+    def __getitem__(self, i):
+        return self._transfers()[i]
+
+    def __iter__(self):
+        return iter(self._transfers())
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"RowHistory({self.address!r}, {len(self)} transfers)"
+
+    def replay(
+        self,
+        tainted_in: dict[str, Taint],
+        policy: str,
+        *,
+        seed: bool = False,
+        seed_assets: frozenset[str] | None = None,
+        hop: int = 0,
+    ) -> LedgerResult:
+        """:func:`run_ledgers` on this history: over the columns for a non-seed address under
+        a share rule (:func:`replay_shares`), else over the records."""
+        if not seed and policy in SHARE_POLICIES:
+            fr = self.frontier
+            rows = self.rows()
+            dirs = fr._dir_list[self._start : self._stop]
+            taints = {}  # only this history's inflow rows are looked up
+            for tid, taint in tainted_in.items():
+                for r in fr.rows_of_transfer(tid):
+                    taints[r] = (tid, taint)
+            row_of = self._row_of
+
+            def tid_of(row: int) -> str:  # an outflow's id: its record may be asked for
+                tid = fr.tid_of(row)
+                row_of[tid] = row
+                return tid
+
+            result = replay_shares(
+                rows,
+                dirs,
+                fr.asset_list(),
+                fr.amounts,
+                fr.time_list(),
+                taints,
+                tid_of,
+                policy,
+                txs=_ByRow(fr.hash_of) if self._grouped else None,
+                hop=hop,
+            )
+            if result is not None:
+                return result
+        return run_ledgers(
+            self.address,
+            self._transfers(),
+            tainted_in,
+            policy,
+            seed=seed,
+            seed_assets=seed_assets,
+            hop=hop,
+        )
+
+    def transfers_by_id(self, tids: Iterable[str]) -> dict[str, Transfer]:
+        """The records of this history with these transfer ids."""
+        wanted = set(tids)
+        known = [(t, self._row_of[t]) for t in sorted(wanted) if t in self._row_of]
+        records = self.frontier.transfers_at([r for _, r in known])
+        out = {t: rec for (t, _), rec in zip(known, records, strict=True)}
+        if len(out) < len(wanted):  # ids the exact path handed out
+            for rec in self._transfers():
+                if rec.transfer_id in wanted:
+                    out.setdefault(rec.transfer_id, rec)
+        return out
+
+
+class _ByRow:
+    """``f(row)`` read as ``seq[row]``: a column made only for the rows that are read."""
+
+    __slots__ = ("_f",)
+
+    def __init__(self, f: Callable[[int], object]):
+        self._f = f
+
+    def __getitem__(self, row: int) -> object:
+        return self._f(row)
 
 
 def select(recs: np.ndarray, which: np.ndarray) -> np.ndarray:

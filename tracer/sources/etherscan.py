@@ -49,6 +49,7 @@ from tracer.sources.http import (
     ResponseStore,
     Retry,
     Secrets,
+    chain_id_option,
     one_line,
     parse_endpoint,
     retry_after,
@@ -102,6 +103,7 @@ class EtherscanSource:
         timeout: float = 30.0,
         retries: int = 6,
         backoff: float = 1.0,
+        node_chain_id: int | None = None,
     ):
         try:
             info = get_chain(chain)
@@ -113,6 +115,8 @@ class EtherscanSource:
             raise SourceError(f"page_size must be between 1 and {window}")
         self.chain = info.name
         self.chain_id = info.chain_id
+        # the ``chainid`` to ask for: the chain's own, or a test chain's (``--node-chain-id``)
+        self.node_chain_id = chain_id_option(node_chain_id, self.chain_id)
         self.native_decimals = info.native_decimals
         endpoint = parse_endpoint(api_url or DEFAULT_URL, "--api-url")
         self.endpoint = endpoint.public
@@ -146,7 +150,7 @@ class EtherscanSource:
     # ------------------------------------------------------------------ requests
 
     def _get(self, params: dict, what: str):
-        query = {"chainid": str(self.chain_id), **{k: str(v) for k, v in params.items()}}
+        query = {"chainid": str(self.node_chain_id), **{k: str(v) for k, v in params.items()}}
         key = {"api": "etherscan-v2", "url": self.endpoint, "params": strip_secrets(query)}
         if self._key:
             query["apikey"] = self._key
@@ -272,6 +276,9 @@ class EtherscanSource:
             "kind": self.name,
             "chain": self.chain,
             "chain_id": self.chain_id,
+            **(
+                {"node_chain_id": self.node_chain_id} if self.node_chain_id != self.chain_id else {}
+            ),
             "endpoint": self.endpoint,
             "api_key": "set" if self._key else "none",
             "blocks": {"from": self.from_block, "to": self.to_block},
@@ -546,6 +553,7 @@ def factory(chain: str, api_url=None, cache=None, rps=None, data=None, rpc_url=N
         "timeout",
         "retries",
         "backoff",
+        "node_chain_id",
     }
     unknown = sorted(set(options) - allowed)
     if unknown:

@@ -175,6 +175,21 @@ def parse_endpoint(url: object, what: str = "URL") -> Endpoint:
     return Endpoint(text, public, host, tuple(secrets))
 
 
+def chain_id_option(value: object, default: int) -> int:
+    """``--node-chain-id``: the id a provider knows the chain by (anvil's 31337 for a local
+    Ethereum), ``default`` (the chain's own id) when not given; a bad value is a SourceError."""
+    if value is None or value == "":
+        return default
+    text = str(value).strip().lower()
+    try:
+        number = int(text, 16) if text.startswith("0x") else int(text)
+    except ValueError:
+        number = -1
+    if number <= 0:
+        raise SourceError(f"--node-chain-id {one_line(value, 40)!r}: give a positive chain id")
+    return number
+
+
 def strip_secrets(params: Mapping[str, Any] | None) -> dict:
     """Request parameters without the secret ones (for store keys and messages)."""
     return {k: v for k, v in (params or {}).items() if str(k).lower() not in SECRET_NAMES}

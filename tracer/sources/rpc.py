@@ -73,6 +73,7 @@ from tracer.sources.http import (
     JsonRpcClient,
     ResponseStore,
     RpcError,
+    chain_id_option,
     one_line,
     parse_endpoint,
 )
@@ -310,6 +311,7 @@ class RpcSource:
         backoff: float = 0.5,
         scan_limit: int = 20_000,
         trace_page: int = 10_000,
+        node_chain_id: int | None = None,
     ):
         try:
             info = get_chain(chain)
@@ -324,6 +326,8 @@ class RpcSource:
                 raise SourceError(f"{label} must be a positive integer")
         self.chain = info.name
         self.chain_id = info.chain_id
+        # a local or test node of this chain reporting another id (anvil: 31337)
+        self.node_chain_id = chain_id_option(node_chain_id, self.chain_id)
         self.native_decimals = info.native_decimals
         endpoint = parse_endpoint(rpc_url, "--rpc-url")
         self.endpoint = endpoint.public
@@ -410,21 +414,22 @@ class RpcSource:
 
     def _open(self, from_block, to_block, traces: str) -> None:
         node_id = self._web3("eth_chainId", lambda: self.w3.eth.chain_id)
-        if node_id != self.chain_id:
+        if node_id != self.node_chain_id:
             from tracer.evm_chains import by_id
 
             other = by_id(node_id)
             named = f" ({other.name})" if other else ""
             raise SourceError(
                 f"--rpc-url {self.endpoint} serves chain id {node_id}{named}, not {self.chain} "
-                f"({self.chain_id}); pass --chain {other.name if other else '...'} or another URL"
+                f"({self.node_chain_id}); pass --chain {other.name if other else '...'}, "
+                "--node-chain-id for a local node of this chain, or another URL"
             )
         head = self._web3("eth_blockNumber", lambda: self.w3.eth.block_number)
         try:  # some providers disable web3_clientVersion; transport failures still raise
             self.client_version = str(self.client.call("web3_clientVersion"))
         except RpcError:
             self.client_version = ""
-        start = 0 if from_block is None else _int(from_block)
+        start = self._first_block(head) if from_block is None else _int(from_block)
         end = head if to_block is None else _int(to_block)
         if start is None or end is None or start < 0 or end < 0:
             raise SourceError("from_block/to_block must be non-negative block numbers")
@@ -442,6 +447,34 @@ class RpcSource:
                 f"rpc {self.endpoint}: {why}; internal ETH transfers are not covered, "
                 "top-level transactions are found by scanning blocks"
             )
+
+    def _first_block(self, head: int) -> int:
+        """The node's first block: 0 on a chain's own nodes; N on a node started at block N (anvil
+        ``--number``, a fork), which may still answer for a lone block 0 ("earliest") and have
+        nothing from 1 to N-1. Scans and the time search must not start in that gap."""
+
+        def exists(number: int) -> bool:
+            block = self._web3("eth_getBlockByNumber", lambda: self._get_block(number))
+            return block is not None
+
+        earliest = self._web3("eth_getBlockByNumber", lambda: self._get_block("earliest"))
+        first = int(earliest["number"]) if earliest else 0
+        if first + 1 > head or exists(first + 1):
+            return first
+        lo, hi = first + 1, head  # lo missing, hi (the head) present; present blocks are a suffix
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if exists(mid) else (mid, hi)
+        return hi
+
+    def _get_block(self, number):
+        """A block header, or None where the node has no such block (web3 raises instead)."""
+        from web3.exceptions import BlockNotFound
+
+        try:
+            return self.w3.eth.get_block(number)
+        except BlockNotFound:
+            return None
 
     def _probe_traces(self) -> str:
         zero = "0x" + "0" * 40
@@ -537,6 +570,9 @@ class RpcSource:
             "kind": self.name,
             "chain": self.chain,
             "chain_id": self.chain_id,
+            **(
+                {"node_chain_id": self.node_chain_id} if self.node_chain_id != self.chain_id else {}
+            ),
             "endpoint": self.endpoint,
             "client_version": self.client_version,
             "blocks": {"from": self.from_block, "to": self.to_block},
@@ -1020,6 +1056,7 @@ def factory(chain: str, rpc_url=None, cache=None, rps=None, data=None, api_url=N
         "backoff",
         "scan_limit",
         "trace_page",
+        "node_chain_id",
     }
     unknown = sorted(set(options) - allowed)
     if unknown:
