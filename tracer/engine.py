@@ -206,6 +206,7 @@ def trace(
         else:
             node.hop = min(node.hop, taint.hop)
         pending.add(t.to_address)
+    last_rows = None  # the previous round's columnar rows, if the source has them
 
     while pending:
         rounds += 1
@@ -232,8 +233,9 @@ def trace(
                 need = [a for a in need if a not in busy]
                 expand = [a for a in expand if a not in busy]
         columnar = getattr(source, "frontier_rows", None)
-        rows = columnar(need, None, params.until) if need and columnar else None
+        rows = columnar(need, None, params.until, after=last_rows) if need and columnar else None
         if rows is not None:  # columns: records are built only for the rows read
+            last_rows = rows
             queries += 1
             for t, reason in rows.pruned():
                 tid = t.transfer_id
