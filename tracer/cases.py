@@ -16,7 +16,7 @@ skipped"`` and never used. Case rows become labels of tier ``case``, entity rows
 
 Where ``addresses/`` is found: ``$TRACER_ADDRESSES`` if set; else the ``addresses/`` folder next
 to the ``tracer`` package (a checkout, an editable install, CI); else ``tracer/_addresses``
-inside an installed wheel, if the packaging maps it there.
+inside an installed wheel (setup.py maps ``addresses/`` there).
 """
 
 from __future__ import annotations

@@ -77,6 +77,19 @@ def main(argv: list[str] | None = None) -> None:
     help="Case store of raw responses and indexes (replay offline, resume).",
 )
 @click.option("--rps", type=float, help="Request budget per second for live providers.")
+@click.option(  # issue 4: live EVM sources (rpc, etherscan)
+    "--from-block",
+    type=click.IntRange(0),
+    help="Live EVM sources: first block to read (default: the node's first block).",
+)
+@click.option(
+    "--to-block", type=click.IntRange(0), help="Live EVM sources: last block (default: the head)."
+)
+@click.option(
+    "--node-chain-id",
+    type=click.IntRange(1),
+    help="Live EVM sources: the chain id the node reports for --chain (a local node: 31337).",
+)
 @click.option(  # issue 9 (tracer/spark)
     "--spark-master",
     help="With --source spark: Spark master URL (default local[2]; spark://HOST:PORT, yarn, k8s://).",
@@ -110,6 +123,18 @@ def main(argv: list[str] | None = None) -> None:
     type=click.IntRange(0),
     help="Do not expand unlabelled addresses with more transfers (0: no guard).",
 )
+@click.option(  # issue 10 (tracer/crosschain.py)
+    "--follow",
+    "follow",
+    multiple=True,
+    metavar="CHAIN=DIR",
+    help="Follow bridges onto CHAIN, whose bulk exports are in DIR (repeatable).",
+)
+@click.option(  # issue 10
+    "--bridges",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="CSV of extra bridge contracts: chain,contract,bridge (decoder name).",
+)
 @click.option(
     "--out", "out", required=True, type=click.Path(path_type=Path), help="Output directory."
 )
@@ -125,6 +150,9 @@ def trace_command(
     api_url,
     cache,
     rps,
+    from_block,
+    to_block,
+    node_chain_id,
     spark_master,
     labels,
     label_store,
@@ -134,6 +162,8 @@ def trace_command(
     since,
     until,
     fan_out,
+    follow,
+    bridges,
     out,
     quiet,
 ) -> None:
@@ -141,6 +171,16 @@ def trace_command(
     from rich.console import Console
 
     from tracer.api import trace
+    from tracer.engine import TraceInputError
+
+    followed: dict[str, str] = {}
+    for item in follow:  # issue 10: --follow CHAIN=DIR
+        name, sep, where = item.partition("=")
+        if not sep or not name.strip() or not where.strip():
+            raise TraceInputError(f"--follow {item[:60]!r}: expected CHAIN=DIR")
+        if name.strip().lower() in followed:
+            raise TraceInputError(f"--follow {name.strip()[:30]!r} given twice")
+        followed[name.strip().lower()] = where.strip()
 
     console = Console(stderr=True, quiet=quiet)
     with console.status("tracing…") as status:
@@ -167,13 +207,16 @@ def trace_command(
             fan_out=fan_out,
             assets=list(assets) or None,
             progress=progress,
+            follow=followed or None,  # issue 10
+            bridges=bridges,
             source_options={
                 "rpc_url": rpc_url,
                 "api_url": api_url,
                 "cache": cache,
                 "rps": rps,
-                # issue 9: only when given (other sources reject options they do not know)
-                **({"spark_master": spark_master} if spark_master else {}),
+                # only when given (other sources reject options they do not know)
+                **({"spark_master": spark_master} if spark_master else {}),  # issue 9
+                **_given(from_block=from_block, to_block=to_block, node_chain_id=node_chain_id),
             },
         )
         status.update("writing outputs…")
@@ -182,6 +225,11 @@ def trace_command(
         console.print(f"[yellow]warning:[/] {w}", markup=True, highlight=False)
     if not quiet:
         _summary(console, result, out)
+
+
+def _given(**options) -> dict:
+    """The options the user gave (a source that cannot use one says so; unset ones stay out)."""
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def _summary(console, result, out: Path) -> None:
@@ -196,6 +244,16 @@ def _summary(console, result, out: Path) -> None:
             f"queries in {s['rounds']} rounds → {out}"
         )
     )
+    cross = getattr(result, "crosschain", None)  # issue 10
+    if cross is not None:
+        exact = sum(1 for h in cross.hops if h.link.linkage == "exact")
+        console.print(
+            Text(
+                f"cross-chain: {len(cross.legs)} leg(s), {exact} exact and "
+                f"{len(cross.hops) - exact} inferred bridge hop(s), {len(cross.stops)} bridge "
+                "stop(s) (bridges.csv, bridge_stops.csv)"
+            )
+        )
     if not result.flag_list:
         return
     table = Table(title="flags", show_lines=False)

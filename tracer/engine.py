@@ -168,6 +168,7 @@ def trace(
     progress: Progress | None = None,
     ledger_runner: LedgerRunner | None = None,
     prefetch: Prefetch | None = None,
+    entries: Iterable[tuple[Transfer, Taint]] | None = None,
 ) -> TraceOutcome:
     """Trace forward from ``seeds`` (canonical addresses on ``source.chain``).
 
@@ -175,9 +176,13 @@ def trace(
     default they run in this process with :func:`run_jobs`. ``prefetch`` is called once per
     round with the round's new addresses before ``role_of`` is asked about any of them, so a
     label store answers a whole frontier with one query instead of one per address.
+    ``entries`` are tainted inflows from outside this chain's trace (a bridge's release on the
+    destination chain, :mod:`tracer.crosschain`): each becomes an edge, its receiver starts
+    pending like a seed's receiver, and its sender a node stopped as ``bridge``.
     """
     seeds = sorted(set(seeds))
-    if not seeds:
+    entry_list = sorted(entries or (), key=lambda e: (e[0].position, e[0].transfer_id))
+    if not seeds and not entry_list:
         raise TraceInputError("no seed addresses")
     nodes: dict[str, NodeState] = {s: NodeState(s, 0, seed=True) for s in seeds}
     tainted_in: dict[str, dict[str, Taint]] = defaultdict(dict)
@@ -189,6 +194,18 @@ def trace(
     queries = 0
     rounds = 0
     pending = set(seeds)
+    entry_into: dict[str, list[Transfer]] = defaultdict(list)
+    for t, taint in entry_list:
+        tid = t.transfer_id
+        by_id[tid] = t
+        tainted_in[t.to_address][tid] = taint
+        entry_into[t.to_address].append(t)
+        node = nodes.get(t.to_address)
+        if node is None:
+            nodes[t.to_address] = NodeState(t.to_address, taint.hop)
+        else:
+            node.hop = min(node.hop, taint.hop)
+        pending.add(t.to_address)
     last_rows = None  # the previous round's columnar rows, if the source has them
 
     while pending:
@@ -227,6 +244,14 @@ def trace(
                     pruned.append((t, reason))
             for a in need:
                 histories[a] = rows.history(a)
+                if a in entry_into:  # an entry the data lacks: replay a plain list instead
+                    full = list(histories[a])
+                    known = {t.transfer_id for t in full}
+                    missing = [t for t in entry_into[a] if t.transfer_id not in known]
+                    if missing:
+                        for t in full:
+                            by_id.setdefault(t.transfer_id, t)
+                        histories[a] = sorted(full + missing, key=lambda t: t.position)
                 nodes[a].degree = max(nodes[a].degree, len(histories[a]))
         elif need:
             fetched = source.transfers(need, None, params.until)
@@ -248,6 +273,11 @@ def trace(
                 if t.to_address in wanted and t.to_address != t.from_address:
                     histories[t.to_address].append(t)
             for a in need:  # sources answer in chain order, so each history is in order
+                if a in entry_into:  # an entry the source did not return still counts
+                    known = {t.transfer_id for t in histories[a]}
+                    missing = [t for t in entry_into[a] if t.transfer_id not in known]
+                    if missing:
+                        histories[a] = sorted(histories[a] + missing, key=lambda t: t.position)
                 nodes[a].degree = max(nodes[a].degree, len(histories[a]))
 
         next_pending: set[str] = set()
@@ -317,6 +347,12 @@ def trace(
                 nodes[t.from_address] = NodeState(
                     t.from_address, nodes[address].hop + 1, stop_reason="swap"
                 )
+    for t, taint in entry_list:  # inflows from a bridge: edges from a stopped bridge node
+        edges[t.transfer_id] = (t, taint, "")
+        if t.from_address not in nodes:
+            nodes[t.from_address] = NodeState(
+                t.from_address, max(taint.hop - 1, 0), stop_reason="bridge"
+            )
     # the seeds' own tainted inflows from outside the trace are not edges; drop stale nodes
     reached = (
         set(seeds)

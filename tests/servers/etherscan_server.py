@@ -40,7 +40,7 @@ WINDOW_ERROR = (
 FAULTS = ("rate", "query_timeout", "500", "429", "truncate", "slow")
 
 
-def _read(directory: Path, table: str) -> list[dict]:
+def _read_csv(directory: Path, table: str) -> list[dict]:
     path = directory / f"{table}.csv"
     if not path.is_file():
         return []
@@ -55,13 +55,24 @@ def _topic(address: str) -> str:
 class ExplorerData:
     """Per-address rows in Etherscan's shapes, built from ethereum-etl exports."""
 
-    def __init__(self, directory: str | Path, chain_id: int = 1):
-        directory = Path(directory)
+    def __init__(
+        self,
+        directory: str | Path | None = None,
+        chain_id: int = 1,
+        tables: dict[str, list[dict]] | None = None,
+    ):
+        """From a directory of exports, or from ``tables`` of the same rows (a node's chain read
+        by :func:`servers.node_tables.node_tables`)."""
+
+        def read(table: str) -> list[dict]:
+            return tables.get(table, []) if tables is not None else _read_csv(directory, table)
+
+        directory = Path(directory) if directory is not None else None
         self.chain_id = chain_id
-        blocks = {int(b["number"]): b for b in _read(directory, "blocks")}
-        receipts = {r["transaction_hash"]: r for r in _read(directory, "receipts")}
-        tokens = {t["address"]: t for t in _read(directory, "tokens")}
-        transactions = {t["hash"]: t for t in _read(directory, "transactions")}
+        blocks = {int(b["number"]): b for b in read("blocks")}
+        receipts = {r["transaction_hash"]: r for r in read("receipts")}
+        tokens = {t["address"]: t for t in read("tokens")}
+        transactions = {t["hash"]: t for t in read("transactions")}
         self.times = {n: int(b["timestamp"]) for n, b in blocks.items()}
         self.head = max(self.times) if self.times else 0
         self.txlist: dict[str, list[dict]] = defaultdict(list)
@@ -114,7 +125,7 @@ class ExplorerData:
                 "gasUsed": hex(int(receipt.get("gas_used") or 0)),
                 "logs": [],
             }
-        for trace in _read(directory, "traces"):
+        for trace in read("traces"):
             value = int(trace.get("value") or 0)
             kind, call_type = trace.get("trace_type"), trace.get("call_type")
             if not trace.get("trace_address") or value <= 0:
@@ -145,7 +156,7 @@ class ExplorerData:
             }
             for party in {trace["from_address"], trace["to_address"]} - {""}:
                 self.internal[party].append(row)
-        for transfer in _read(directory, "token_transfers"):
+        for transfer in read("token_transfers"):
             h = transfer["transaction_hash"]
             if h in failed:
                 continue  # a failed transaction emits no logs on a real chain

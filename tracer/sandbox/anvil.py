@@ -59,7 +59,15 @@ from eth_utils import keccak
 from tracer.sandbox import generator as gen
 from tracer.sandbox.node import REPO_ROOT, AnvilNode, NodeError, start_anvil
 
-CONTRACTS_DIR = REPO_ROOT / "contracts"
+# contracts/ of a checkout; tracer/_contracts inside an installed wheel (setup.py ships it there)
+CONTRACTS_DIR = next(
+    (
+        d
+        for d in (REPO_ROOT / "contracts", Path(__file__).resolve().parents[1] / "_contracts")
+        if (d / "artifacts").is_dir()
+    ),
+    REPO_ROOT / "contracts",
+)
 ARTIFACTS_DIR = CONTRACTS_DIR / "artifacts"
 CHAIN_ID = 31337
 SEED = 20221101  # the generator's default seed

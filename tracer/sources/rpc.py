@@ -62,19 +62,21 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from tracer.chains import CHAINS, UnknownChain, get_chain
+from tracer.chains import CHAINS
 from tracer.records import Transfer
 from tracer.sources.base import SourceError
 from tracer.sources.evm_logs import TRANSFER_TOPIC, transfer_from_rpc_log
 from tracer.sources.http import (
     JsonRpcClient,
+    LiveSource,
     ResponseStore,
     RpcError,
     one_line,
     parse_endpoint,
+    source_options,
 )
 
 _ADDRESS = re.compile(r"^0x[0-9a-f]{40}$")
@@ -288,7 +290,7 @@ class _Scan:
     extra: dict = field(default_factory=dict)
 
 
-class RpcSource:
+class RpcSource(LiveSource):
     """Transfers from an EVM JSON-RPC endpoint, for a whole frontier per request batch."""
 
     name = "rpc"
@@ -310,21 +312,14 @@ class RpcSource:
         backoff: float = 0.5,
         scan_limit: int = 20_000,
         trace_page: int = 10_000,
+        node_chain_id: int | None = None,
     ):
-        try:
-            info = get_chain(chain)
-        except UnknownChain as error:
-            raise SourceError(str(error)) from None
-        if info.kind != "evm" or info.chain_id is None:
-            raise SourceError(f"--source rpc reads EVM chains; {chain!r} is not one")
+        self._evm_chain("rpc", chain, node_chain_id)
         if traces not in ("auto", "trace_filter", "trace_block", "none"):
             raise SourceError(f"traces={traces!r}: choose auto, trace_filter, trace_block or none")
         for label, value in (("chunk_size", chunk_size), ("batch_size", batch_size)):
             if not isinstance(value, int) or value < 1:
                 raise SourceError(f"{label} must be a positive integer")
-        self.chain = info.name
-        self.chain_id = info.chain_id
-        self.native_decimals = info.native_decimals
         endpoint = parse_endpoint(rpc_url, "--rpc-url")
         self.endpoint = endpoint.public
         self.source = f"rpc:{endpoint.host}"
@@ -341,6 +336,7 @@ class RpcSource:
             backoff=backoff,
             batch_size=batch_size,
         )
+        self.http = self.client.http
         self.chunk_size = chunk_size
         self.scan_limit = int(scan_limit)
         self.trace_page = int(trace_page) if trace_page else 0
@@ -410,21 +406,22 @@ class RpcSource:
 
     def _open(self, from_block, to_block, traces: str) -> None:
         node_id = self._web3("eth_chainId", lambda: self.w3.eth.chain_id)
-        if node_id != self.chain_id:
+        if node_id != self.node_chain_id:
             from tracer.evm_chains import by_id
 
             other = by_id(node_id)
             named = f" ({other.name})" if other else ""
             raise SourceError(
                 f"--rpc-url {self.endpoint} serves chain id {node_id}{named}, not {self.chain} "
-                f"({self.chain_id}); pass --chain {other.name if other else '...'} or another URL"
+                f"({self.node_chain_id}); pass --chain {other.name if other else '...'}, "
+                "--node-chain-id for a local node of this chain, or another URL"
             )
         head = self._web3("eth_blockNumber", lambda: self.w3.eth.block_number)
         try:  # some providers disable web3_clientVersion; transport failures still raise
             self.client_version = str(self.client.call("web3_clientVersion"))
         except RpcError:
             self.client_version = ""
-        start = 0 if from_block is None else _int(from_block)
+        start = self._first_block(head) if from_block is None else _int(from_block)
         end = head if to_block is None else _int(to_block)
         if start is None or end is None or start < 0 or end < 0:
             raise SourceError("from_block/to_block must be non-negative block numbers")
@@ -442,6 +439,34 @@ class RpcSource:
                 f"rpc {self.endpoint}: {why}; internal ETH transfers are not covered, "
                 "top-level transactions are found by scanning blocks"
             )
+
+    def _first_block(self, head: int) -> int:
+        """The node's first block: 0 on a chain's own nodes; N on a node started at block N (anvil
+        ``--number``, a fork), which may still answer for a lone block 0 ("earliest") and have
+        nothing from 1 to N-1. Scans and the time search must not start in that gap."""
+
+        def exists(number: int) -> bool:
+            block = self._web3("eth_getBlockByNumber", lambda: self._get_block(number))
+            return block is not None
+
+        earliest = self._web3("eth_getBlockByNumber", lambda: self._get_block("earliest"))
+        first = int(earliest["number"]) if earliest else 0
+        if first + 1 > head or exists(first + 1):
+            return first
+        lo, hi = first + 1, head  # lo missing, hi (the head) present; present blocks are a suffix
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if exists(mid) else (mid, hi)
+        return hi
+
+    def _get_block(self, number):
+        """A block header, or None where the node has no such block (web3 raises instead)."""
+        from web3.exceptions import BlockNotFound
+
+        try:
+            return self.w3.eth.get_block(number)
+        except BlockNotFound:
+            return None
 
     def _probe_traces(self) -> str:
         zero = "0x" + "0" * 40
@@ -475,45 +500,6 @@ class RpcSource:
 
     # ------------------------------------------------------------------ public API
 
-    def _frontier(self, addresses: Collection[str]) -> list[str]:
-        if isinstance(addresses, str):
-            addresses = [addresses]
-        out = set()
-        for a in addresses:
-            text = (a or "").strip().lower()
-            if text:
-                if not _ADDRESS.match(text):
-                    raise SourceError(f"not an EVM address: {text[:50]!r}")
-                out.add(text)
-        return sorted(out)
-
-    def transfers(
-        self,
-        addresses: Collection[str],
-        since: int | None = None,
-        until: int | None = None,
-    ) -> list[Transfer]:
-        """Every transfer touching ``addresses`` in the block range and [since, until]."""
-        frontier = self._frontier(addresses)
-        histories = self._histories(frontier, since, until)
-        keyed = {}
-        for a in frontier:
-            for t in histories[a]:
-                keyed[t.transfer_id] = t
-        return sorted(keyed.values(), key=lambda t: (t.position, t.transfer_id))
-
-    def degrees(
-        self, addresses: Collection[str], since: int | None = None, until: int | None = None
-    ) -> dict[str, int]:
-        """Transfers per address. JSON-RPC has no cheap count: this fetches the histories once
-        and :meth:`transfers` reuses them (no second round of requests)."""
-        frontier = self._frontier(addresses)
-        histories = self._histories(frontier, since, until)
-        return {a: len(histories[a]) for a in frontier}
-
-    def token_symbols(self) -> dict[str, tuple[str, int | None]]:
-        return {a: v for a, v in sorted(self._tokens.items()) if v[0]}
-
     def stats(self) -> dict:
         """Request counters of this run (not in the fingerprint: they differ on a re-run)."""
         return {
@@ -536,7 +522,7 @@ class RpcSource:
             "source": self.source,
             "kind": self.name,
             "chain": self.chain,
-            "chain_id": self.chain_id,
+            **self._chain_ids(),
             "endpoint": self.endpoint,
             "client_version": self.client_version,
             "blocks": {"from": self.from_block, "to": self.to_block},
@@ -545,15 +531,6 @@ class RpcSource:
             "store": self.store.summary(),
             "warnings": list(self.warnings),
         }
-
-    def close(self) -> None:
-        self.client.http.session.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __repr__(self) -> str:
         return f"RpcSource({self.endpoint!r}, chain={self.chain!r}, traces={self.traces})"
@@ -1020,13 +997,11 @@ def factory(chain: str, rpc_url=None, cache=None, rps=None, data=None, api_url=N
         "backoff",
         "scan_limit",
         "trace_page",
+        "node_chain_id",
     }
-    unknown = sorted(set(options) - allowed)
-    if unknown:
-        raise SourceError(f"--source rpc does not take {', '.join(unknown)}")
+    options = source_options("rpc", options, allowed)
     if not rpc_url:
         raise SourceError("--rpc-url URL is required with --source rpc")
-    options = {k: v for k, v in options.items() if v is not None}
     return RpcSource(rpc_url, chain, cache=cache, rps=rps, **options)
 
 
