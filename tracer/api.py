@@ -18,7 +18,7 @@ import pandas as pd
 from tracer import __version__
 from tracer.addresses import InvalidAddress, detect_chain, normalize
 from tracer.chains import Asset, UnknownChain, get_chain
-from tracer.engine import TraceInputError, TraceOutcome, TraceParams
+from tracer.engine import TraceInputError, TraceOutcome, TraceParams, gc_paused
 from tracer.engine import trace as run_engine
 from tracer.flags import FLAG_COLUMNS, Flag, detect_flags
 from tracer.graph import build_graph
@@ -37,6 +37,7 @@ class TraceResult:
     outcome: TraceOutcome
     manifest: dict
     warnings: list[str] = field(default_factory=list)
+    crosschain: object = None  # issue 10: tracer.crosschain.CrossChain (bridge hops and stops)
 
     @property
     def flags(self) -> pd.DataFrame:
@@ -130,6 +131,12 @@ def load_case(name: str) -> dict:
         from tracer.bitcoin.sandbox import load_case as load_bitcoin_case
 
         return load_bitcoin_case()
+    if (
+        name == "sandbox-xchain"
+    ):  # Ethereum -> bridges -> Tron (tracer/bridges/sandbox.py, issue 10)
+        from tracer.bridges.sandbox import load_case as load_xchain_case
+
+        return load_xchain_case()
     if name == "sandbox-tron":  # Tron sandbox (tracer/tron/sandbox.py, issue 5)
         from tracer.tron.sandbox import load_case as load_tron_case
 
@@ -142,7 +149,9 @@ def load_case(name: str) -> dict:
             return case_dict(name)
         except CaseError as e:
             raise TraceInputError(str(e)) from None
-    known = ", ".join(["sandbox", "sandbox-bitcoin", "sandbox-tron", *case_names()])
+    known = ", ".join(
+        ["sandbox", "sandbox-bitcoin", "sandbox-tron", "sandbox-xchain", *case_names()]
+    )
     raise TraceInputError(f"unknown case {name!r} (known: {known})")
 
 
@@ -176,6 +185,7 @@ def _normalize_seeds(chain: str, seeds: Iterable[str]) -> list[str]:
     return out
 
 
+@gc_paused
 def trace(
     seeds: Sequence[str] | str | None = None,
     *,
@@ -194,6 +204,8 @@ def trace(
     progress: Callable[[int, int, int], None] | None = None,
     source_options: dict | None = None,
     label_store: str | Path | None = None,
+    follow: dict[str, str | Path] | None = None,
+    bridges: str | Path | None = None,
 ) -> TraceResult:
     """Trace stolen funds forward from seed addresses (or a named case) and flag freeze points.
 
@@ -203,6 +215,9 @@ def trace(
     are followed in (contract addresses or ``native``); by default the chain's registered assets.
     ``label_store`` is a label store file (:mod:`tracer.label_store`) whose labels are merged
     with those of ``labels`` and the case (same precedence rules).
+    ``follow`` maps other chains to their bulk export directories: deposits into bridges are
+    then linked and traced on (issue 10, :mod:`tracer.crosschain`); ``bridges`` is a CSV of
+    extra bridge contracts (``chain,contract,bridge``).
     """
     if isinstance(seeds, str):
         seeds = [seeds]
@@ -276,6 +291,8 @@ def trace(
 
         store = LabelStore(label_store, read_only=True)
         index = MergedLabels(index, store)
+    if chain_info.kind == "utxo" and (follow or bridges is not None):  # issue 10
+        raise TraceInputError("--follow/--bridges: cross-chain traces start on an account chain")
     # --- Bitcoin (issue 6): the UTXO engine of tracer/bitcoin, same TraceResult -------------
     if chain_info.kind == "utxo":
         from tracer.bitcoin.pipeline import trace_bitcoin
@@ -293,9 +310,87 @@ def trace(
         src = open_source(source, chain, data=data, **(source_options or {}))
     else:
         src = source
+    # --- issue 10 (tracer/crosschain.py): follow bridges onto other chains' data ------------
+    follow = dict(follow or {})
+    for name, path in (case_info.get("follow") or {}).items():
+        follow.setdefault(name, path)
+    if follow or bridges is not None or case_info.get("bridges"):
+        from tracer.crosschain import trace_crosschain
+
+        return trace_crosschain(
+            src=src,
+            chain_info=chain_info,
+            seeds=seeds,
+            params=params,
+            index=index,
+            asset_book=asset_book,
+            extra_assets=extra_assets,
+            follow=follow,
+            bridges=bridges,
+            case=case,
+            case_info=case_info,
+            label_paths=label_paths,
+            data=data,
+            store=store,
+            warnings=warnings,
+            progress=progress,
+        )
+    # --- end issue 10
+    leg = trace_leg(src, chain_info, seeds, params, index, asset_book, progress=progress)
+    outcome, graph, flags, chain_context = leg.outcome, leg.graph, leg.flags, leg.chain_context
+    manifest = _manifest(outcome, src, case, label_paths, graph, flags, data)
+    if store is not None:  # issue 3
+        manifest["inputs"]["label_store"] = store.describe()
+    if chain_context is not None:  # Tron (issue 5): links, blacklist states, delegations
+        manifest["tron"] = chain_context.report(flags)
+    warnings = [*warnings, *getattr(src, "warnings", [])]  # issue 4: live-source coverage notes
+    return TraceResult(graph, flags, outcome, manifest, warnings)
+
+
+@dataclass
+class Leg:
+    """One chain's part of a trace: what the engine found, as graph and flags."""
+
+    outcome: TraceOutcome
+    graph: nx.MultiDiGraph
+    flags: list[Flag]
+    source: object
+    chain_context: object = None
+    symbols: dict = field(default_factory=dict)
+
+
+def trace_leg(
+    src,
+    chain_info,
+    seeds: list[str],
+    params: TraceParams,
+    index,
+    asset_book: dict[str, Asset],
+    *,
+    progress: Callable[[int, int, int], None] | None = None,
+    entries=None,
+    extra_roles: dict[str, tuple[str, str, str]] | None = None,
+) -> Leg:
+    """Run the engine on one account chain and build its graph and flags.
+
+    ``entries`` are tainted inflows carried over a bridge (see :func:`tracer.engine.trace`);
+    ``extra_roles`` gives unlabelled addresses a role (address -> (role, entity, label text)),
+    e.g. bridge contracts a decoder knows, so the engine stops there.
+    """
+    chain = chain_info.name
+    extra_roles = extra_roles or {}
+
+    matches: dict[str, object] = {}  # address -> label match: the engine, graph and flags ask
+
+    def match_of(address: str):
+        if address not in matches:
+            matches[address] = index.role_of(chain, address)
+        return matches[address]
 
     def role_of(address: str):
-        match = index.role_of(chain, address)
+        match = match_of(address)
+        if match is None and address in extra_roles:
+            return extra_roles[address][0]
         return match.role if match else None
 
     # issue 9 (tracer/spark): a source may replay each round's ledgers elsewhere (Spark executors)
@@ -309,6 +404,7 @@ def trace(
         progress=progress,
         ledger_runner=ledger_runner,
         prefetch=(lambda frontier: warm(chain, frontier)) if warm else None,
+        entries=entries,
     )
     symbols = getattr(src, "token_symbols", lambda: {})()
 
@@ -328,9 +424,9 @@ def trace(
         ]
 
     def flag_role(address: str):
-        match = index.role_of(chain, address)
+        match = match_of(address)
         if match is None:
-            return None
+            return extra_roles.get(address)
         lab = match.label
         return match.role, lab.entity or "", f"{lab.label} [{lab.source}]"
 
@@ -343,13 +439,7 @@ def trace(
         chain_context = build_context(src, outcome, asset_book, flag_role, symbols)
     # --- end Tron
     flags = detect_flags(outcome, asset_book, flag_role, symbols, chain_context=chain_context)
-    manifest = _manifest(outcome, src, case, label_paths, graph, flags, data)
-    if store is not None:  # issue 3
-        manifest["inputs"]["label_store"] = store.describe()
-    if chain_context is not None:  # Tron (issue 5): links, blacklist states, delegations
-        manifest["tron"] = chain_context.report(flags)
-    warnings = [*warnings, *getattr(src, "warnings", [])]  # issue 4: live-source coverage notes
-    return TraceResult(graph, flags, outcome, manifest, warnings)
+    return Leg(outcome, graph, flags, src, chain_context, symbols)
 
 
 def _asset_id(chain: str, text: str, book: dict[str, Asset]) -> str:

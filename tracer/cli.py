@@ -123,6 +123,18 @@ def main(argv: list[str] | None = None) -> None:
     type=click.IntRange(0),
     help="Do not expand unlabelled addresses with more transfers (0: no guard).",
 )
+@click.option(  # issue 10 (tracer/crosschain.py)
+    "--follow",
+    "follow",
+    multiple=True,
+    metavar="CHAIN=DIR",
+    help="Follow bridges onto CHAIN, whose bulk exports are in DIR (repeatable).",
+)
+@click.option(  # issue 10
+    "--bridges",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="CSV of extra bridge contracts: chain,contract,bridge (decoder name).",
+)
 @click.option(
     "--out", "out", required=True, type=click.Path(path_type=Path), help="Output directory."
 )
@@ -150,6 +162,8 @@ def trace_command(
     since,
     until,
     fan_out,
+    follow,
+    bridges,
     out,
     quiet,
 ) -> None:
@@ -157,6 +171,16 @@ def trace_command(
     from rich.console import Console
 
     from tracer.api import trace
+    from tracer.engine import TraceInputError
+
+    followed: dict[str, str] = {}
+    for item in follow:  # issue 10: --follow CHAIN=DIR
+        name, sep, where = item.partition("=")
+        if not sep or not name.strip() or not where.strip():
+            raise TraceInputError(f"--follow {item[:60]!r}: expected CHAIN=DIR")
+        if name.strip().lower() in followed:
+            raise TraceInputError(f"--follow {name.strip()[:30]!r} given twice")
+        followed[name.strip().lower()] = where.strip()
 
     console = Console(stderr=True, quiet=quiet)
     with console.status("tracing…") as status:
@@ -183,6 +207,8 @@ def trace_command(
             fan_out=fan_out,
             assets=list(assets) or None,
             progress=progress,
+            follow=followed or None,  # issue 10
+            bridges=bridges,
             source_options={
                 "rpc_url": rpc_url,
                 "api_url": api_url,
@@ -218,6 +244,16 @@ def _summary(console, result, out: Path) -> None:
             f"queries in {s['rounds']} rounds → {out}"
         )
     )
+    cross = getattr(result, "crosschain", None)  # issue 10
+    if cross is not None:
+        exact = sum(1 for h in cross.hops if h.link.linkage == "exact")
+        console.print(
+            Text(
+                f"cross-chain: {len(cross.legs)} leg(s), {exact} exact and "
+                f"{len(cross.hops) - exact} inferred bridge hop(s), {len(cross.stops)} bridge "
+                "stop(s) (bridges.csv, bridge_stops.csv)"
+            )
+        )
     if not result.flag_list:
         return
     table = Table(title="flags", show_lines=False)

@@ -12,9 +12,12 @@ the fan-out guard for unlabelled busy addresses, and the minimum tainted amount.
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial, wraps
+from typing import ParamSpec, TypeVar
 
 from tracer.allocation import POLICIES, LedgerResult, Taint, run_ledgers
 from tracer.records import Transfer, parse_units
@@ -85,7 +88,7 @@ class TraceOutcome:
     seeds: list[str]
     nodes: dict[str, NodeState]
     edges: dict[str, tuple[Transfer, Taint, str]]  # tid -> (transfer, taint, swap: ""|"out"|"in")
-    histories: dict[str, list[Transfer]]
+    histories: dict[str, Sequence[Transfer]]
     pruned: list[tuple[Transfer, str]]
     below_floor: dict[str, int]  # asset -> tainted base units not followed
     rounds: int = 0
@@ -104,7 +107,7 @@ class LedgerJob:
     """One address's ledger replay: everything :func:`run_ledgers` needs, nothing shared."""
 
     address: str
-    history: list[Transfer]
+    history: Sequence[Transfer]  # a list, or a columnar history that can replay itself
     tainted_in: dict[str, Taint]
     seed: bool
     hop: int
@@ -115,18 +118,18 @@ LedgerRunner = Callable[[list[LedgerJob], TraceParams], dict[str, LedgerResult]]
 
 def run_jobs(jobs: list[LedgerJob], params: TraceParams) -> dict[str, LedgerResult]:
     """Replay ledgers in this process (the default runner)."""
-    return {
-        j.address: run_ledgers(
-            j.address,
-            j.history,
+    results = {}
+    for j in jobs:
+        # a columnar history (bulk index) replays itself, over arrays where the rule allows
+        replay = getattr(j.history, "replay", None) or partial(run_ledgers, j.address, j.history)
+        results[j.address] = replay(
             j.tainted_in,
             params.policy,
             seed=j.seed,
             seed_assets=params.seed_assets,
             hop=j.hop,
         )
-        for j in jobs
-    }
+    return results
 
 
 RoleLookup = Callable[[str], "str | None"]  # address -> engine role from labels, or None
@@ -134,6 +137,29 @@ Progress = Callable[[int, int, int], None]  # (round, frontier size, edges so fa
 Prefetch = Callable[[list[str]], object]  # warm role lookups for a whole frontier at once
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def gc_paused(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run ``fn`` with the cyclic garbage collector off, restoring its state after. Why: a
+    trace allocates ~10^5 objects that all live until it ends; collection passes in between
+    walk them again and again and free nothing."""
+
+    @wraps(fn)
+    def paused(*args: P.args, **kwargs: P.kwargs) -> R:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    return paused
+
+
+@gc_paused
 def trace(
     source: Source,
     seeds: Iterable[str],
@@ -142,6 +168,7 @@ def trace(
     progress: Progress | None = None,
     ledger_runner: LedgerRunner | None = None,
     prefetch: Prefetch | None = None,
+    entries: Iterable[tuple[Transfer, Taint]] | None = None,
 ) -> TraceOutcome:
     """Trace forward from ``seeds`` (canonical addresses on ``source.chain``).
 
@@ -149,20 +176,37 @@ def trace(
     default they run in this process with :func:`run_jobs`. ``prefetch`` is called once per
     round with the round's new addresses before ``role_of`` is asked about any of them, so a
     label store answers a whole frontier with one query instead of one per address.
+    ``entries`` are tainted inflows from outside this chain's trace (a bridge's release on the
+    destination chain, :mod:`tracer.crosschain`): each becomes an edge, its receiver starts
+    pending like a seed's receiver, and its sender a node stopped as ``bridge``.
     """
     seeds = sorted(set(seeds))
-    if not seeds:
+    entry_list = sorted(entries or (), key=lambda e: (e[0].position, e[0].transfer_id))
+    if not seeds and not entry_list:
         raise TraceInputError("no seed addresses")
     nodes: dict[str, NodeState] = {s: NodeState(s, 0, seed=True) for s in seeds}
     tainted_in: dict[str, dict[str, Taint]] = defaultdict(dict)
     swap_paid: dict[str, set[str]] = defaultdict(set)  # receiver -> tids that paid for a swap
-    histories: dict[str, list[Transfer]] = {}
+    histories: dict[str, Sequence[Transfer]] = {}
     by_id: dict[str, Transfer] = {}
     pruned: list[tuple[Transfer, str]] = []
     pruned_ids: set[str] = set()
     queries = 0
     rounds = 0
     pending = set(seeds)
+    entry_into: dict[str, list[Transfer]] = defaultdict(list)
+    for t, taint in entry_list:
+        tid = t.transfer_id
+        by_id[tid] = t
+        tainted_in[t.to_address][tid] = taint
+        entry_into[t.to_address].append(t)
+        node = nodes.get(t.to_address)
+        if node is None:
+            nodes[t.to_address] = NodeState(t.to_address, taint.hop)
+        else:
+            node.hop = min(node.hop, taint.hop)
+        pending.add(t.to_address)
+    last_rows = None  # the previous round's columnar rows, if the source has them
 
     while pending:
         rounds += 1
@@ -188,7 +232,28 @@ def trace(
                 busy = {a for a in unlabelled if nodes[a].stop_reason}
                 need = [a for a in need if a not in busy]
                 expand = [a for a in expand if a not in busy]
-        if need:
+        columnar = getattr(source, "frontier_rows", None)
+        rows = columnar(need, None, params.until, after=last_rows) if need and columnar else None
+        if rows is not None:  # columns: records are built only for the rows read
+            last_rows = rows
+            queries += 1
+            for t, reason in rows.pruned():
+                tid = t.transfer_id
+                if tid not in pruned_ids:
+                    pruned_ids.add(tid)
+                    pruned.append((t, reason))
+            for a in need:
+                histories[a] = rows.history(a)
+                if a in entry_into:  # an entry the data lacks: replay a plain list instead
+                    full = list(histories[a])
+                    known = {t.transfer_id for t in full}
+                    missing = [t for t in entry_into[a] if t.transfer_id not in known]
+                    if missing:
+                        for t in full:
+                            by_id.setdefault(t.transfer_id, t)
+                        histories[a] = sorted(full + missing, key=lambda t: t.position)
+                nodes[a].degree = max(nodes[a].degree, len(histories[a]))
+        elif need:
             fetched = source.transfers(need, None, params.until)
             queries += 1
             wanted = set(need)
@@ -208,11 +273,22 @@ def trace(
                 if t.to_address in wanted and t.to_address != t.from_address:
                     histories[t.to_address].append(t)
             for a in need:  # sources answer in chain order, so each history is in order
+                if a in entry_into:  # an entry the source did not return still counts
+                    known = {t.transfer_id for t in histories[a]}
+                    missing = [t for t in entry_into[a] if t.transfer_id not in known]
+                    if missing:
+                        histories[a] = sorted(histories[a] + missing, key=lambda t: t.position)
                 nodes[a].degree = max(nodes[a].degree, len(histories[a]))
 
         next_pending: set[str] = set()
         jobs = [
-            LedgerJob(a, histories[a], dict(tainted_in[a]), nodes[a].seed, nodes[a].hop)
+            LedgerJob(
+                a,
+                list(histories[a]) if ledger_runner else histories[a],  # runners pickle lists
+                dict(tainted_in[a]),
+                nodes[a].seed,
+                nodes[a].hop,
+            )
             for a in expand
         ]
         results = ledger_runner(jobs, params) if ledger_runner else run_jobs(jobs, params)
@@ -221,6 +297,9 @@ def trace(
             old = node.result
             res = results[address]
             node.result = res
+            lookup = getattr(histories[address], "transfers_by_id", None)
+            if lookup is not None:  # columnar history: records of the tainted rows only
+                by_id.update(lookup([*res.out, *res.swap_in]))
             old_out = old.out if old else {}
             for tid in sorted(set(old_out) | set(res.out)):
                 new = res.out.get(tid)
@@ -268,6 +347,12 @@ def trace(
                 nodes[t.from_address] = NodeState(
                     t.from_address, nodes[address].hop + 1, stop_reason="swap"
                 )
+    for t, taint in entry_list:  # inflows from a bridge: edges from a stopped bridge node
+        edges[t.transfer_id] = (t, taint, "")
+        if t.from_address not in nodes:
+            nodes[t.from_address] = NodeState(
+                t.from_address, max(taint.hop - 1, 0), stop_reason="bridge"
+            )
     # the seeds' own tainted inflows from outside the trace are not edges; drop stale nodes
     reached = (
         set(seeds)

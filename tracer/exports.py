@@ -98,6 +98,15 @@ EDGE_COLUMNS = (
     "swap",
     "source",
     "parents",
+    # issue 10: bridge edges (kind "bridge"); empty on every other edge
+    "bridge",
+    "linkage",
+    "confidence",
+    "src_chain",
+    "src_tx_hash",
+    "dest_chain",
+    "dest_tx_hash",
+    "fee",
 )
 
 #: Column order of ``nodes.csv``. ``tainted_*`` are JSON objects asset -> base units (strings),
@@ -648,6 +657,14 @@ def _edge_record(G: nx.MultiDiGraph, u: Any, v: Any, k: Any, d: dict) -> dict[st
         "swap": _text(d.get("swap")),
         "source": _text(d.get("source")),
         "parents": _text(d.get("parents")),
+        "bridge": _text(d.get("bridge")),
+        "linkage": _text(d.get("linkage")),
+        "confidence": _number(d.get("confidence")),
+        "src_chain": _text(d.get("src_chain")),
+        "src_tx_hash": _text(d.get("src_tx_hash")),
+        "dest_chain": _text(d.get("dest_chain")),
+        "dest_tx_hash": _text(d.get("dest_tx_hash")),
+        "fee": _number(d.get("fee")),
     }
 
 

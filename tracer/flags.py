@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from tracer.chains import NATIVE, Asset
@@ -360,11 +360,19 @@ def _deposit_evidence(outcome, address, asset, forwards, tids, own_label, role_o
     return min(conf, 1.0), "; ".join(parts), entity, bool(match_text)
 
 
-def _sweeps_only(history: list[Transfer], address: str, role_of) -> bool:
+def _sweeps_only(history: Sequence[Transfer], address: str, role_of) -> bool:
     """A deposit address only ever sends to its exchange (sweeps): every outflow goes to one."""
-    outs = [t for t in history if t.from_address == address and t.to_address != address]
-    for t in outs:
-        role = role_of(t.to_address)
+    receivers = getattr(history, "out_receivers", None)  # columnar: no records built
+    if receivers is not None:
+        targets: Iterable[str] = receivers()
+    else:
+        targets = (
+            t.to_address for t in history if t.from_address == address and t.to_address != address
+        )
+    any_out = False
+    for target in targets:
+        role = role_of(target)
         if role is None or role[0] != "exchange":
             return False
-    return bool(outs)
+        any_out = True
+    return any_out

@@ -75,6 +75,11 @@ def write_outputs(result, directory: Path) -> dict[str, Path]:
         written["flags"] = scratch / "flags.csv"
         write_pruned_csv(result.outcome.pruned, scratch / "pruned.csv")
         written["pruned"] = scratch / "pruned.csv"
+        cross = getattr(result, "crosschain", None)  # issue 10: bridge hops and stops
+        if cross is not None:
+            from tracer.crosschain import write_bridge_csvs
+
+            written.update(write_bridge_csvs(cross, scratch))
         manifest = dict(result.manifest)
         # --- report.html (issue 7, tracer/report.py): built from the files just written ---
         from tracer.report import write_trace_report

@@ -393,6 +393,90 @@ def _method(data: TraceData) -> str:
     return f"<dl class=method>\n{rows}\n</dl>"
 
 
+def _chains(data: TraceData) -> str:
+    """The traced chain, or every leg's chain in order for a cross-chain trace (issue 10)."""
+    legs = (data.manifest.get("crosschain") or {}).get("legs") or []
+    names: list[str] = []
+    for leg in legs:
+        if leg.get("chain") not in names:
+            names.append(str(leg.get("chain")))
+    if len(names) > 1:
+        return " &rarr; ".join(_esc(n) for n in names)
+    return _esc(data.manifest.get("inputs", {}).get("chain", data.chain))
+
+
+def _crosschain(data: TraceData) -> str:
+    """Issue 10: the "Cross-chain hops" section (bridge edges of the graph, bridge stops of the
+    manifest), or "" for a single-chain trace."""
+    cross = data.manifest.get("crosschain")
+    hops = sorted(
+        (d for _, _, d in data.graph.edges(data=True) if d.get("kind") == "bridge"),
+        key=lambda d: (str(d.get("src_chain")), str(d.get("src_tx_hash")), str(d.get("tx_hash"))),
+    )
+    if cross is None and not hops:
+        return ""
+
+    def tx(chain, value) -> str:
+        url = explorer_url(str(chain or ""), "tx", str(value or ""))
+        text = f"<code>{_esc(chain)}:{_esc(value)}</code>"
+        return f'<a href="{_esc(url)}" rel="noreferrer">{text}</a>' if url else text
+
+    def units(value, decimals) -> str:
+        try:
+            return format_units(int(value), None if decimals in (None, -1) else int(decimals))
+        except (TypeError, ValueError):
+            return _esc(value)
+
+    rows = []
+    for d in hops:
+        fee = d.get("fee")
+        rows.append(
+            f"<tr><td>{_esc(d.get('bridge'), 40)}</td><td>{_esc(d.get('linkage'))}</td>"
+            f"<td class=num>{_esc(d.get('confidence'))}</td>"
+            f"<td>{tx(d.get('src_chain'), d.get('src_tx_hash'))}</td>"
+            f"<td>{tx(d.get('dest_chain'), d.get('dest_tx_hash'))}</td>"
+            f"<td class=num>{units(d.get('amount'), d.get('decimals'))} {_esc(d.get('symbol'), 16)}</td>"
+            f"<td class=num>{units(d.get('tainted'), d.get('decimals'))}</td>"
+            f"<td class=num>{units(fee, d.get('decimals')) if fee not in (None, '') else 'n/a'}</td></tr>"
+        )
+    stops = []
+    for st in (cross or {}).get("stop_list", []):
+        stops.append(
+            f"<tr><td><code>{_esc(st.get('chain'))}:{_esc(st.get('contract'))}</code></td>"
+            f"<td>{_esc(st.get('bridge') or '-', 40)}</td><td>{_esc(st.get('reason'))}</td>"
+            f"<td>{tx(st.get('chain'), st.get('tx_hash'))}</td>"
+            f"<td class=num>{_esc(st.get('tainted'))}</td><td>{_esc(st.get('detail'), 200)}</td></tr>"
+        )
+    legs = ", ".join(
+        f"{_esc(leg.get('chain'))} ({_esc(leg.get('nodes'))} addresses)"
+        for leg in (cross or {}).get("legs", [])
+    )
+    hop_table = (
+        "<table id=bridge-hops><thead><tr><th>bridge</th><th>linkage</th><th class=num>conf.</th>"
+        "<th>deposit</th><th>release</th><th class=num>released</th>"
+        "<th class=num>tainted carried</th><th class=num>fee</th></tr></thead><tbody>\n"
+        + ("\n".join(rows) or "<tr><td colspan=8>No bridge hop was followed.</td></tr>")
+        + "\n</tbody></table>"
+    )
+    stop_table = (
+        "<h3>Bridge stops (not followed)</h3><table id=bridge-stops><thead><tr><th>bridge "
+        "address</th><th>decoder</th><th>reason</th><th>deposit</th><th class=num>tainted "
+        "(base units)</th><th>detail</th></tr></thead><tbody>\n"
+        + "\n".join(stops)
+        + "\n</tbody></table>"
+        if stops
+        else ""
+    )
+    return (
+        "<section id=crosschain>\n<h2>Cross-chain hops</h2>\n"
+        f"<p class=note>Legs traced: {legs or '-'}. Exact hops are linked by the protocol's "
+        "identifier; inferred hops by amount, time, recipient and shared gas funder, with the "
+        "confidence shown (bridges.csv has the evidence). The tainted share is carried across "
+        "in proportion to what was released.</p>\n"
+        f"{hop_table}\n{stop_table}\n</section>"
+    )
+
+
 _LEGEND = "".join(
     f'<span><i class="role-{r}"></i>{r}</span>'
     for r in ("seed", "deposit", "exchange", "holder", "mixer", "bridge", "swap", "other")
@@ -461,7 +545,7 @@ def render_report(
 <body>
 <header>
 <h1>{_esc(title, 120)}</h1>
-<p>Chain {_esc(inputs.get("chain", data.chain))}; rule <b>{_esc(data.policy)}</b>; seeds {", ".join(f"<code>{_esc(s)}</code>" for s in inputs.get("seeds", []))}</p>
+<p>Chain {_chains(data)}; rule <b>{_esc(data.policy)}</b>; seeds {", ".join(f"<code>{_esc(s)}</code>" for s in inputs.get("seeds", []))}</p>
 <ul class=stats>
 <li><b>{_esc(stats.get("nodes", data.graph.number_of_nodes()))}</b> addresses</li>
 <li><b>{_esc(stats.get("edges", data.graph.number_of_edges()))}</b> tainted transfers</li>
@@ -494,6 +578,7 @@ def render_report(
 <h2>Flags, best lead first</h2>
 {_flags_table(ranked)}
 </section>
+{_crosschain(data)}
 <section>
 <h2>Method and parameters</h2>
 {_method(data)}

@@ -82,18 +82,20 @@ class _Tx:
     status: int = 1
     tokens: list[tuple[str, str, str, int]] = field(default_factory=list)  # token, from, to, value
     internal: list[tuple[str, str, int, str]] = field(default_factory=list)  # from, to, value, type
+    logs: list[tuple[str, list[str], str]] = field(default_factory=list)  # address, topics, data
     hash: str = ""
     index: int = 0
 
 
 class _ChainBuilder:
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "tracer-sandbox") -> None:
         self.txs: list[_Tx] = []
         self.counter = 0
+        self.prefix = prefix  # transaction hashes are keccak('<prefix>:tx:<n>')
 
     def tx(self, block: int, sender: str, to: str, value: int = 0, **kw) -> _Tx:
         t = _Tx(block, sender, to, value, **kw)
-        t.hash = "0x" + keccak(text=f"tracer-sandbox:tx:{self.counter}").hex()
+        t.hash = "0x" + keccak(text=f"{self.prefix}:tx:{self.counter}").hex()
         self.counter += 1
         self.txs.append(t)
         return t
@@ -254,11 +256,32 @@ def generate(out_dir: Path | str, seed: int = 20221101) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     c, a = _scenario(rng)
+    write_exports(
+        c,
+        out,
+        [
+            [USDT_TOKEN, "USDT", "Tether USD (sandbox)", 6, 10**15, B0 - 5000],
+            [USDC_TOKEN, "USDC", "USD Coin (sandbox)", 6, 10**15, B0 - 5000],
+            [FAKE_USDT, "USDT", "Tether USD", 6, 10**20, B0 - 5000],
+        ],
+    )
+    (out / "labels.yaml").write_text(_labels_yaml(a), encoding="utf-8")
+    (out / "case.json").write_text(json.dumps(_case(a), indent=2) + "\n", encoding="utf-8")
+    (out / "ground_truth.json").write_text(
+        json.dumps(_ground_truth(a), indent=2) + "\n", encoding="utf-8"
+    )
+    return out
+
+
+def write_exports(c: _ChainBuilder, out: Path, tokens: list[list]) -> None:
+    """The chain as ethereum-etl exports (blocks, transactions, receipts, token_transfers,
+    traces, tokens; ``logs.csv`` too when a transaction carries extra event logs, written after
+    its token transfers in log-index order). Also used by the cross-chain sandbox."""
     c.txs.sort(key=lambda t: (t.block, t.hash))
     by_block: dict[int, list[_Tx]] = {}
     for t in c.txs:
         by_block.setdefault(t.block, []).append(t)
-    blocks, txs, receipts, transfers, traces = [], [], [], [], []
+    blocks, txs, receipts, transfers, traces, logs = [], [], [], [], [], []
     first, last = min(by_block), max(by_block)
     parent = "0x" + keccak(text=f"tracer-sandbox:block:{first - 1}").hex()
     for number in range(first, last + 1):
@@ -342,6 +365,11 @@ def generate(out_dir: Path | str, seed: int = 20221101) -> Path:
             # explorers still list its transfers: the sandbox keeps them to test the guard.
             for token, src, dst, value in t.tokens:
                 transfers.append([token, src, dst, value, t.hash, log_index, number])
+                log_index += 1
+            for emitter, topics, data in t.logs:
+                logs.append(
+                    [log_index, t.hash, i, block_hash, number, emitter, data, ",".join(topics)]
+                )
                 log_index += 1
         blocks.append(
             [
@@ -449,18 +477,23 @@ def generate(out_dir: Path | str, seed: int = 20221101) -> Path:
     _write_csv(
         out / "tokens.csv",
         ["address", "symbol", "name", "decimals", "total_supply", "block_number"],
-        [
-            [USDT_TOKEN, "USDT", "Tether USD (sandbox)", 6, 10**15, B0 - 5000],
-            [USDC_TOKEN, "USDC", "USD Coin (sandbox)", 6, 10**15, B0 - 5000],
-            [FAKE_USDT, "USDT", "Tether USD", 6, 10**20, B0 - 5000],
-        ],
+        tokens,
     )
-    (out / "labels.yaml").write_text(_labels_yaml(a), encoding="utf-8")
-    (out / "case.json").write_text(json.dumps(_case(a), indent=2) + "\n", encoding="utf-8")
-    (out / "ground_truth.json").write_text(
-        json.dumps(_ground_truth(a), indent=2) + "\n", encoding="utf-8"
-    )
-    return out
+    if logs:
+        _write_csv(
+            out / "logs.csv",
+            [
+                "log_index",
+                "transaction_hash",
+                "transaction_index",
+                "block_hash",
+                "block_number",
+                "address",
+                "data",
+                "topics",
+            ],
+            logs,
+        )
 
 
 SANDBOX_SOURCE = "synthetic: tracer sandbox generator (tracer/sandbox/generator.py)"

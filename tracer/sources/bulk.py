@@ -67,7 +67,14 @@ import numpy as np
 from tracer.chains import CHAINS
 from tracer.records import Transfer
 from tracer.sources.base import SourceError
-from tracer.sources.bulk_index import TS_NULL, BulkIndex, IndexFormatError, select, write_index
+from tracer.sources.bulk_index import (
+    TS_NULL,
+    BulkIndex,
+    FrontierRows,
+    IndexFormatError,
+    select,
+    write_index,
+)
 from tracer.sources.evm_logs import TRANSFER_TOPIC
 
 TABLES = ("token_transfers", "transactions", "receipts", "blocks", "traces", "tokens", "logs")
@@ -894,6 +901,28 @@ class BulkSource:
         if until is not None:
             mask &= ts <= int(until)
         return select(recs, mask)
+
+    def frontier_rows(
+        self,
+        addresses: Collection[str],
+        since: int | None = None,
+        until: int | None = None,
+        after: FrontierRows | None = None,
+    ) -> FrontierRows | None:
+        """What :meth:`transfers` returns, as columns (:class:`FrontierRows`: a history per
+        address, records built only when read), or None without an index (then call
+        :meth:`transfers`). ``after``: the previous round's rows of the same trace (its
+        tainted outflows are found by chain rank)."""
+        frontier = self._frontier(addresses)
+        with self._lock:
+            if self._index is None:
+                return None
+            self._window(since, until, "ts")  # raises when the data has no block times
+            index = self._index
+            found, ids = index.lookup(frontier)
+            recs = self._in_window(index.rows(ids), since, until)
+            make = (self.chain, self.source, self.native_decimals, self._amount_value)
+            return FrontierRows(index, recs, found, ids, make, after)
 
     def _index_transfers(self, frontier, since, until, max_degree) -> list[Transfer]:
         index = self._index

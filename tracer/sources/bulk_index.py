@@ -40,12 +40,25 @@ import gc
 import json
 import mmap
 import os
-from collections.abc import Callable, Iterable
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import repeat
 from pathlib import Path
 
 import numpy as np
 
+from tracer.allocation import (
+    IN,
+    OUT,
+    SELF,
+    SHARE_POLICIES,
+    LedgerResult,
+    Segment,
+    Taint,
+    has_swap,
+    replay_shares,
+    run_ledgers,
+)
 from tracer.records import Transfer
 
 MAGIC = b"TRACERIX"
@@ -61,6 +74,7 @@ _MAX_READ = 1 << 30
 # counting towards the process's resident memory
 _PREAD = getattr(os, "pread", None)
 _KIND_NAMES = np.array(["native", "token", "internal", "utxo"], dtype=object)
+_MISSING = object()
 _HEX_ADDRESS = r"0x[0-9a-f]{40}"
 _HEX_HASH = r"0x[0-9a-f]{64}"
 
@@ -649,8 +663,15 @@ class BulkIndex:
             return _hex_list(self.addr[ids].tobytes(), 20)
         return [b.decode() for b in self.addr[ids].tolist()]
 
-    def amounts(self, recs: np.ndarray, hashes: list[str], parse) -> list[int]:
-        """Exact Python ints: (hi << 64) + lo, or the overflow text parsed by ``parse``."""
+    def hashes(self, recs: np.ndarray) -> list[str]:
+        """Each record's transaction hash as text."""
+        if self._hash_bytes:
+            return _hex_list(np.ascontiguousarray(recs["h"]).tobytes(), 32)
+        return [b.decode() for b in recs["h"].tolist()]
+
+    def amounts(self, recs: np.ndarray, hashes, parse) -> list[int]:
+        """Exact Python ints: (hi << 64) + lo, or the overflow text parsed by ``parse``
+        (``hashes[i]``, the row's hash, goes into its error message)."""
         values = recs["lo"].tolist()
         hi = recs["hi"]
         big = np.flatnonzero(hi)
@@ -658,6 +679,8 @@ class BulkIndex:
             values[i] += h << 64
         over = np.flatnonzero(recs["flags"] & F_OVERFLOW)
         if len(over):
+            if callable(hashes):
+                hashes = hashes()
             pos = np.searchsorted(self.ovf_rank, recs["rank"][over])
             texts = self.ovf_text[pos].tolist()
             nulls = self.ovf_null[pos].tolist()
@@ -682,10 +705,7 @@ class BulkIndex:
         uniq, inverse = np.unique(ids, return_inverse=True)
         people = np.array(self.address_strings(uniq), dtype=object)[inverse]
         senders, receivers = people[:n].tolist(), people[n:].tolist()
-        if self._hash_bytes:
-            hashes = _hex_list(np.ascontiguousarray(recs["h"]).tobytes(), 32)
-        else:
-            hashes = [b.decode() for b in recs["h"].tolist()]
+        hashes = self.hashes(recs)
         logi = recs["logi"]
         empty = logi == LOG_NULL
         if empty.any():
@@ -720,6 +740,491 @@ class BulkIndex:
         finally:
             if enabled:
                 gc.enable()
+
+
+class FrontierRows:
+    """One round's rows for a frontier, kept as columns: each address's history is a slice of
+    them (:class:`RowHistory`), and :class:`Transfer` objects are built only for the rows that
+    are read (why: a round reads ~100k rows; a trace needs records for a few thousand).
+
+    Failed and zero-value rows are left out of the histories (see :meth:`pruned`), as the
+    engine prunes them; a row between two frontier addresses is in both histories."""
+
+    def __init__(
+        self,
+        index: BulkIndex,
+        recs: np.ndarray,
+        found: list[str],
+        ids: np.ndarray,
+        make: tuple[str, str, int, Callable[[object, str], int]],
+        after: FrontierRows | None = None,
+    ):
+        self.index = index
+        self.recs = recs
+        # transfer id -> chain rank of every outflow named so far in this trace (shared with
+        # the rounds ``after`` which this one comes): later rounds find the tainted inflows by it
+        self._known: dict[str, int] = after._known if after is not None else {}
+        self._make = make  # chain, source, native decimals, amount parser
+        self._hashes: list[str] | None = None
+        self._asset_names: dict[int, str | None] = {}
+        self._trace_names: dict[int, str] = {}
+        self._hash_raw: bytes | list[str] | None = None
+        self._names: dict[int, str] = {}
+        self._tid_rows: dict[str, list[int]] | None = None
+        self._contiguous: dict[str, np.ndarray] = {}
+        self._ranks: list[int] | None = None
+        self._tx_index: tuple[list[int], list[int]] | None = None
+        self._built: dict[int, Transfer] = {}
+        self.amounts = index.amounts(recs, self.hash_list, make[3])
+        flags = recs["flags"]
+        overflow = (flags & F_OVERFLOW) != 0
+        zero = (recs["hi"] == 0) & (recs["lo"] == 0) & ~overflow
+        for i in np.flatnonzero(overflow).tolist():
+            zero[i] = self.amounts[i] <= 0
+        failed = (flags & F_SUCCESS) == 0
+        self._failed = failed
+        self._pruned = np.flatnonzero(failed | zero)
+        keep = ~(failed | zero)
+
+        sorter = np.argsort(ids, kind="stable")
+        sorted_ids = ids[sorter]
+
+        def owner(column: np.ndarray) -> np.ndarray:
+            if not len(ids):
+                return np.full(len(column), -1, dtype=np.int64)
+            pos = np.minimum(np.searchsorted(sorted_ids, column), len(ids) - 1)
+            return np.where(sorted_ids[pos] == column, sorter[pos], -1)
+
+        # a receiver computed from a creation nonce counts here (as the records path does)
+        frm, to = recs["frm"].astype(np.int64), recs["to"].astype(np.int64)
+        senders, receivers = owner(frm), owner(to)
+        out_rows = np.flatnonzero(keep & (senders >= 0))
+        in_rows = np.flatnonzero(keep & (receivers >= 0) & (frm != to))
+        owners = np.concatenate((senders[out_rows], receivers[in_rows]))
+        rows = np.concatenate((out_rows, in_rows))
+        dirs = np.concatenate(
+            (np.where(frm[out_rows] == to[out_rows], SELF, OUT), np.full(len(in_rows), IN))
+        )
+        order = np.lexsort((rows, owners))  # by address, then chain order
+        owners, rows, dirs = owners[order], rows[order], dirs[order]
+        self._entries = (owners, rows, dirs)
+        self._row_list = rows.tolist()
+        self._dir_list = dirs.tolist()
+        starts = np.searchsorted(owners, np.arange(len(ids) + 1)).tolist()
+        self._slices = {
+            a: (starts[i], starts[i + 1], i) for i, a in enumerate(found)
+        }  # address -> its entries, its position
+        self._segment_table: tuple | None = None
+        # addresses with consecutive rows that may share a transaction (the first 8 bytes of the
+        # hash match): checked for a swap on replay, by the whole hash
+        keys = np.ascontiguousarray(self._tx_array())[rows]
+        same = (owners[1:] == owners[:-1]) & (keys[1:] == keys[:-1])
+        grouped = set(owners[1:][same].tolist())
+        self._grouped = {a for i, a in enumerate(found) if i in grouped}
+
+    # ------------------------------------------------------------------ columns
+
+    def column(self, name: str) -> np.ndarray:
+        """One field of the rows as a contiguous array (gathers from the 106-byte records
+        are ~10x slower), made once per round."""
+        array = self._contiguous.get(name)
+        if array is None:
+            array = self._contiguous[name] = np.ascontiguousarray(self.recs[name])
+        return array
+
+    def hash_list(self) -> list[str]:
+        if self._hashes is None:
+            self._hashes = self.index.hashes(self.recs)
+        return self._hashes
+
+    def _tx_array(self) -> np.ndarray:
+        """A transaction key per row: the hash's first 8 bytes (binary hashes) or the hash."""
+        h = self.recs["h"]
+        return h[:, 0] if h.ndim == 2 else h
+
+    def asset_of(self, row: int) -> str | None:
+        """Row ``row``'s asset (token address or ``native``)."""
+        return self._asset_name(int(self.column("asset")[row]))
+
+    def _asset_name(self, asset_id: int) -> str | None:
+        name = self._asset_names.get(asset_id, _MISSING)
+        if name is _MISSING:
+            name = self._asset_names[asset_id] = self.index._assets(
+                np.array([asset_id], dtype=np.int64)
+            )[0]
+        return name
+
+    def time_of(self, row: int) -> int:
+        ts = int(self.column("ts")[row])
+        return 0 if ts == TS_NULL else ts
+
+    def hash_of(self, row: int) -> str:
+        """Row ``row``'s transaction hash as text (made per row: most rows never need it)."""
+        if self._hash_raw is None:
+            if self.recs["h"].ndim == 2:
+                self._hash_raw = np.ascontiguousarray(self.recs["h"]).tobytes()
+            else:
+                self._hash_raw = self.hash_list()
+        if isinstance(self._hash_raw, list):
+            return self._hash_raw[row]
+        return "0x" + self._hash_raw[32 * row : 32 * row + 32].hex()
+
+    def address_of(self, address_id: int) -> str:
+        """An address id's text, made once per round."""
+        text = self._names.get(address_id)
+        if text is None:
+            index = self.index
+            if index._binary:
+                text = "0x" + index.addr[address_id : address_id + 1].tobytes().hex()
+            else:
+                text = index.addr[address_id].decode()
+            self._names[address_id] = text
+        return text
+
+    def _trace_name(self, trace_id: int) -> str | None:
+        if not trace_id:
+            return None
+        name = self._trace_names.get(trace_id)
+        if name is None:
+            name = self._trace_names[trace_id] = self.index._traces(
+                np.array([trace_id], dtype=np.int64)
+            )[0]
+        return name
+
+    def tid_of(self, row: int) -> str:
+        """Row ``row``'s ``Transfer.transfer_id``, without building the record."""
+        kind = int(self.column("kind")[row])
+        if kind == 1 or kind == 3:  # token, utxo
+            log = int(self.column("logi")[row])
+            return f"{self.hash_of(row)}:{None if log == LOG_NULL else log}"
+        if kind == 2:  # internal
+            return f"{self.hash_of(row)}:trace:{self._trace_name(int(self.column('trace')[row])) or ''}"
+        return f"{self.hash_of(row)}:tx"
+
+    def remember(self, tid: str, row: int) -> None:
+        """Row ``row`` is named ``tid``: later rounds find it by its chain rank."""
+        self._known[tid] = int(self.column("rank")[row])
+
+    def rows_of_transfer(self, tid: str) -> list[int]:
+        """Rows whose transfer id is ``tid``: by its chain rank when an earlier round named
+        it, else by its transaction hash."""
+        rank = self._known.get(tid)
+        if rank is not None:
+            if self._ranks is None:  # rows are in chain order: ranks ascend
+                self._ranks = self.column("rank").tolist()
+            i = bisect_left(self._ranks, rank)
+            return [i] if i < len(self._ranks) and self._ranks[i] == rank else []
+        if self.recs["h"].ndim != 2:  # text hashes: every row's id, once per round
+            if self._tid_rows is None:
+                self._tid_rows = {}
+                for r in range(len(self.recs)):
+                    self._tid_rows.setdefault(self.tid_of(r), []).append(r)
+            return list(self._tid_rows.get(tid, ()))
+        try:
+            key = int(tid[2:18], 16) if tid[:2] == "0x" and tid[18:19] != "" else None
+        except ValueError:
+            key = None
+        if key is None:
+            return []
+        if self._tx_index is None:
+            keys = self._tx_array()
+            order = np.argsort(keys, kind="stable")
+            self._tx_index = (keys[order].tolist(), order.tolist())
+        keys, order = self._tx_index
+        lo, hi = bisect_left(keys, key), bisect_right(keys, key)
+        return [r for r in order[lo:hi] if self.tid_of(r) == tid]
+
+    # ------------------------------------------------------------------ records
+
+    def transfers_at(self, rows: Iterable[int]) -> list[Transfer]:
+        """The records of ``rows`` (each built once per round, then shared), a row at a time:
+        records are asked for address by address, a few at a time."""
+        built = self._built
+        missing = [r for r in rows if r not in built]
+        if missing:
+            chain, source, native_decimals, _ = self._make
+            recs, amounts, dec = self.recs, self.amounts, self.index.asset_dec
+            name, hash_of, asset_name = self.address_of, self.hash_of, self._asset_name
+            for r in missing:
+                (_, block, ts, txi, logi, _, _, frm, to, asset, trace, kind, flags, _) = recs[
+                    r
+                ].item()
+                if kind == 1:
+                    decimals = int(dec[asset])
+                    decimals = None if decimals < 0 else decimals
+                else:
+                    decimals = native_decimals
+                built[r] = Transfer(
+                    chain,
+                    asset_name(asset),
+                    name(frm),
+                    name(to),
+                    amounts[r],
+                    decimals,
+                    hash_of(r),
+                    None if logi == LOG_NULL else logi,
+                    block,
+                    0 if ts == TS_NULL else ts,
+                    txi,
+                    bool(flags & F_SUCCESS),
+                    source,
+                    _KIND_NAMES[kind],
+                    self._trace_name(trace),
+                )
+        return [built[r] for r in rows]
+
+    def pruned(self) -> list[tuple[Transfer, str]]:
+        """Failed and zero-value rows (not followed), in chain order, with the reason."""
+        rows = self._pruned.tolist()
+        if not rows:
+            return []
+        reasons = ["failed_transaction" if self._failed[r] else "zero_value" for r in rows]
+        return list(zip(self.transfers_at(rows), reasons, strict=True))
+
+    def receivers(self, rows: Iterable[int]) -> Iterator[str]:
+        """The receiving address of each row, without building the records."""
+        column, name = self.column("to"), self.address_of
+        return (name(int(column[r])) for r in rows)
+
+    def _segments(self) -> tuple:
+        """Every address's rows grouped by asset (self-transfers left out), with the clean
+        balance before each row (:class:`~tracer.allocation.Segment`), for the whole round in
+        one pass."""
+        if self._segment_table is None:
+            owners, rows, dirs = self._entries
+            pos = np.flatnonzero(dirs != SELF)
+            asset = self.column("asset")
+            asset_ids = asset[rows[pos]]
+            order = pos[np.lexsort((pos, asset_ids, owners[pos]))]  # address, asset, chain
+            s_owner, s_rows = owners[order], rows[order]
+            s_asset = asset[s_rows]
+            n = len(order)
+            new = np.ones(n, dtype=bool)
+            new[1:] = (s_owner[1:] != s_owner[:-1]) | (s_asset[1:] != s_asset[:-1])
+            row_list, dir_list = s_rows.tolist(), dirs[order].tolist()
+            seg_start = np.flatnonzero(new)
+            seg_end = np.append(seg_start[1:], n)
+            clean = _clean_balances(self, s_rows, dirs[order] == IN, new, seg_start)
+            if clean is None:  # amounts too large for 64-bit sums: exact Python integers
+                clean = _clean_balances_exact(self.amounts, row_list, dir_list, new, seg_end)
+            before, finals = clean
+            seg_owner = s_owner[seg_start]
+            ids = np.arange(len(self._slices))
+            asset_name = self._asset_name
+            self._segment_table = (
+                row_list,
+                dir_list,
+                before,
+                seg_start.tolist(),
+                seg_end.tolist(),
+                [asset_name(a) for a in s_asset[seg_start].tolist()],
+                finals,
+                np.searchsorted(seg_owner, ids, "left").tolist(),
+                np.searchsorted(seg_owner, ids, "right").tolist(),
+            )
+        return self._segment_table
+
+    def segments_of(self, position: int) -> list[Segment]:
+        """The segments of the address at ``position`` (in the order the round found them)."""
+        rows, dirs, before, starts, ends, assets, finals, first, last = self._segments()
+        return [
+            Segment(assets[i], rows, dirs, before, starts[i], ends[i], finals[i])
+            for i in range(first[position], last[position])
+        ]
+
+    def history(self, address: str) -> RowHistory:
+        start, stop, position = self._slices.get(address, (0, 0, -1))
+        return RowHistory(self, address, start, stop, position, address in self._grouped)
+
+
+class RowHistory(Sequence):
+    """One address's transfers in chain order, as a slice of a :class:`FrontierRows`. Reads
+    like a list of :class:`Transfer` (built on first read); :meth:`replay` runs the ledgers
+    over the columns when the rule allows it."""
+
+    def __init__(
+        self,
+        frontier: FrontierRows,
+        address: str,
+        start: int,
+        stop: int,
+        position: int,
+        grouped: bool,
+    ):
+        self.frontier = frontier
+        self.address = address
+        self._start, self._stop = start, stop
+        self._position = position
+        self._grouped = grouped
+        self._list: list[Transfer] | None = None
+        self._row_of: dict[str, int] = {}  # transfer id -> row, for ids handed out by replay
+
+    def __len__(self) -> int:
+        return self._stop - self._start
+
+    def rows(self) -> list[int]:
+        return self.frontier._row_list[self._start : self._stop]
+
+    def out_receivers(self) -> Iterator[str]:
+        """Where each outflow went (self-transfers left out), in chain order, lazily: what a
+        deposit check needs without building the records."""
+        if self._list is not None:
+            return (
+                t.to_address
+                for t in self._list
+                if t.from_address == self.address and t.to_address != self.address
+            )
+        dirs = self.frontier._dir_list[self._start : self._stop]
+        outs = [r for r, d in zip(self.rows(), dirs, strict=True) if d == OUT]
+        return self.frontier.receivers(outs)
+
+    def _transfers(self) -> list[Transfer]:
+        if self._list is None:
+            self._list = self.frontier.transfers_at(self.rows())
+        return self._list
+
+    def __getitem__(self, i):
+        return self._transfers()[i]
+
+    def __iter__(self):
+        return iter(self._transfers())
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"RowHistory({self.address!r}, {len(self)} transfers)"
+
+    def replay(
+        self,
+        tainted_in: dict[str, Taint],
+        policy: str,
+        *,
+        seed: bool = False,
+        seed_assets: frozenset[str] | None = None,
+        hop: int = 0,
+    ) -> LedgerResult:
+        """:func:`run_ledgers` on this history: over the columns for a non-seed address under
+        a share rule (:func:`replay_shares`), else over the records."""
+        fr = self.frontier
+        if (
+            not seed
+            and policy in SHARE_POLICIES
+            and not (
+                self._grouped
+                and has_swap(
+                    self.rows(),
+                    fr._dir_list[self._start : self._stop],
+                    _ByRow(fr.asset_of),
+                    _ByRow(fr.hash_of),
+                )
+            )
+        ):
+            taints = {}  # only this history's inflow rows are looked up
+            for tid, taint in tainted_in.items():
+                for r in fr.rows_of_transfer(tid):
+                    taints[r] = (tid, taint)
+            row_of = self._row_of
+
+            def tid_of(row: int) -> str:  # an outflow's id: its record may be asked for
+                tid = fr.tid_of(row)
+                row_of[tid] = row
+                fr.remember(tid, row)
+                return tid
+
+            segments = fr.segments_of(self._position) if self._position >= 0 else []
+            return replay_shares(
+                segments, fr.amounts, _ByRow(fr.time_of), taints, tid_of, policy, hop=hop
+            )
+        return run_ledgers(
+            self.address,
+            self._transfers(),
+            tainted_in,
+            policy,
+            seed=seed,
+            seed_assets=seed_assets,
+            hop=hop,
+        )
+
+    def transfers_by_id(self, tids: Iterable[str]) -> dict[str, Transfer]:
+        """The records of this history with these transfer ids."""
+        wanted = set(tids)
+        known = [(t, self._row_of[t]) for t in sorted(wanted) if t in self._row_of]
+        records = self.frontier.transfers_at([r for _, r in known])
+        out = {t: rec for (t, _), rec in zip(known, records, strict=True)}
+        if len(out) < len(wanted):  # ids the exact path handed out
+            for rec in self._transfers():
+                if rec.transfer_id in wanted:
+                    out.setdefault(rec.transfer_id, rec)
+        return out
+
+
+def _clean_balances(frontier, rows, incoming, new, seg_start) -> tuple[list, list] | None:
+    """Per segment (``new`` marks each first row): the running balance before each row and
+    after the last, floored at zero, as :func:`_clean_balances_exact` computes it, in 64-bit
+    numpy; None when the amounts are too large for that. The floor is the reflected sum:
+    balance_k = S_k - min(0, min_{j<=k} S_j) over the segment's prefix sums S."""
+    n = len(rows)
+    if not n:
+        return [], []
+    if frontier.column("hi")[rows].any() or (frontier.column("flags")[rows] & F_OVERFLOW).any():
+        return None
+    amount = frontier.column("lo")[rows]
+    if int(amount.max()) >= 1 << 62:
+        return None
+    amount = amount.astype(np.int64)
+    seg_id = np.cumsum(new) - 1
+    bound = np.add.reduceat(amount, seg_start)  # |S| within a segment is at most this
+    big = 2 * int(bound.max()) + 1
+    if int(bound.sum()) >= 1 << 62 or len(seg_start) * big >= 1 << 62:
+        return None
+    delta = np.where(incoming, amount, -amount)
+    total = np.cumsum(delta)
+    prefix = total - (total[seg_start] - delta[seg_start])[seg_id]  # S_k, per segment
+    # a running minimum that restarts per segment: shift each segment far below the last
+    shift = seg_id * big
+    low = np.minimum(np.minimum.accumulate(prefix - shift) + shift, 0)
+    after = prefix - low
+    before = np.zeros(n, dtype=np.int64)
+    before[1:] = after[:-1]
+    before[new] = 0
+    seg_end = np.append(seg_start[1:], n)
+    return before.tolist(), after[seg_end - 1].tolist()
+
+
+def _clean_balances_exact(amounts, rows, dirs, new, seg_end) -> tuple[list, list]:
+    """:func:`_clean_balances` with Python integers, row by row (any amount)."""
+    before: list[int] = []
+    b = 0
+    for first, r, d in zip(new.tolist(), rows, dirs, strict=True):
+        if first:
+            b = 0
+        before.append(b)
+        b = b + amounts[r] if d == IN else b - amounts[r]
+        if b < 0:
+            b = 0
+    finals = []
+    for e in seg_end.tolist():
+        r, b = rows[e - 1], before[e - 1]
+        b = b + amounts[r] if dirs[e - 1] == IN else b - amounts[r]
+        finals.append(b if b > 0 else 0)
+    return before, finals
+
+
+class _ByRow:
+    """``f(row)`` read as ``seq[row]``: a column made only for the rows that are read."""
+
+    __slots__ = ("_f",)
+
+    def __init__(self, f: Callable[[int], object]):
+        self._f = f
+
+    def __getitem__(self, row: int) -> object:
+        return self._f(row)
 
 
 def select(recs: np.ndarray, which: np.ndarray) -> np.ndarray:

@@ -14,12 +14,14 @@ per table) and normalizes them with the same rules, in Spark SQL:
 * block times from ``block_timestamp`` or the ``blocks`` table, transaction indexes from the
   transactions (or receipts / logs), decimals from ``tokens``.
 
-The normalized table is built once per source and kept on the executors (``persist``). Each
-round is one Spark job: the frontier goes out as a small broadcast DataFrame, joined on sender
-and receiver; only the matching rows come back to the driver, where they become the same
-:class:`~tracer.records.Transfer` records, in the same order, as the DuckDB source gives.
-:meth:`SparkSource.degrees` keeps the rows it counted on the executors, so the round's
-:meth:`SparkSource.transfers` that follows reads those instead of the whole table.
+On first use the normalized rows become an address index kept on the executors
+(:meth:`SparkSource.index`: each row filed under its sender and its receiver, partitioned by
+address, with every address's transfer count). A round is then one Spark job with no shuffle:
+:meth:`SparkSource.degrees` filters the index on the frontier (a literal hash set, or a broadcast
+semi-join for large frontiers) and brings back every address's count together with the rows of
+the addresses the fan-out guard lets through, so the round's :meth:`SparkSource.transfers` is
+answered on the driver. The rows become the same :class:`~tracer.records.Transfer` records, in
+the same order, as the DuckDB source gives.
 
 ``data`` may also be ``bigquery:PROJECT.DATASET`` (read through the Spark BigQuery connector,
 see docs/spark.md). Bad input raises a one-line :class:`~tracer.sources.base.SourceError`.
@@ -65,8 +67,11 @@ _COLUMNS = (
 #: tables worth reading from BigQuery's crypto_ethereum by default (blocks and logs are not
 #: needed there: every table carries block_timestamp and token_transfers is decoded already)
 BIGQUERY_TABLES = ("token_transfers", "transactions", "traces", "tokens")
-#: frontiers up to this size are matched as a literal hash set, larger ones by broadcast joins
+#: frontiers up to this size are matched as a literal hash set, larger ones by a broadcast join
 INLINE_FRONTIER = 2000
+#: degrees() brings back the rows of addresses with at most this many transfers (the engine's
+#: default fan-out guard): the round's transfers() then runs no job
+PREFETCH_LIMIT = 1000
 _DIGITS = re.compile(r"(\d+)")
 _SIX = re.compile(r"0*(\d{6})")
 
@@ -97,6 +102,20 @@ def _trace_key(trace_address: str | None) -> tuple:
         return (0, "")
     padded = _SIX.sub(r"\1", _DIGITS.sub(r"00000\1", trace_address))
     return (1, padded)
+
+
+def _identity():
+    """A row's identity as text: kind, transaction, log index and (not for kind 0) trace path.
+    Rows with the same identity are one transfer exported twice (as ``_to_transfers`` drops)."""
+    from pyspark.sql import functions as F
+
+    return F.concat_ws(
+        "|",
+        F.col("kind").cast("string"),
+        F.col("tx_hash"),
+        F.coalesce(F.col("log_index").cast("string"), F.lit("")),
+        F.when(F.col("kind") != 0, F.coalesce(F.col("trace_address"), F.lit(""))),
+    )
 
 
 def _chain_order(row: tuple) -> tuple:
@@ -175,8 +194,10 @@ class SparkSource:
     persist=True)``. ``spark`` reuses a running SparkSession; otherwise one is started on
     ``master`` (default ``local[2]``, see :mod:`tracer.spark.session`). ``ledger_min_transfers``:
     a round whose ledgers replay fewer transfers than this runs them on the driver (shipping
-    them costs more); ``0`` sends every round to the executors. ``persist`` keeps the normalized
-    table on the executors between rounds (memory, spilling to disk).
+    them costs more); ``0`` sends every round to the executors. ``persist`` keeps the address
+    index on the executors between rounds (memory, spilling to disk). ``prefetch_limit``: a
+    degree count also brings back the rows of addresses with at most this many transfers (the
+    engine's default fan-out guard, 1,000), so that the round's transfers need no second job.
     """
 
     name = "spark"
@@ -189,6 +210,7 @@ class SparkSource:
         spark=None,
         ledger_min_transfers: int | None = None,
         persist: bool = True,
+        prefetch_limit: int | None = None,
     ):
         self.chain = chain.lower()
         known = CHAINS.get(self.chain)
@@ -237,8 +259,9 @@ class SparkSource:
             where = self.bigquery or self.data_dir
             raise SourceError(f"{where}: {_one_line(error)}") from None
         self._persist = persist
-        self._norm = None  # the normalized DataFrame, built on first use
-        self._touch = None  # (frontier set, DataFrame of rows touching it) kept by degrees()
+        self._index = None  # the address index (index()), built on first use
+        self._kept: dict[str, list[tuple]] | None = None  # rows degrees() brought back
+        self.prefetch_limit = PREFETCH_LIMIT if prefetch_limit is None else int(prefetch_limit)
         from tracer.spark.runner import SparkLedgerRunner
 
         if ledger_min_transfers is None:
@@ -735,17 +758,49 @@ class SparkSource:
     # ------------------------------------------------------------------ queries
 
     def normalized(self):
-        """The normalized transfers as a Spark DataFrame (columns as ``_COLUMNS``), kept on the
-        executors after first use."""
+        """The normalized transfers as a Spark DataFrame (columns as ``_COLUMNS``), not kept:
+        :meth:`index` is what stays on the executors."""
+        return self.spark.sql(self._sql)
+
+    def index(self):
+        """The address index, built on first use and kept on the executors (memory, spilling to
+        disk).
+
+        Every normalized row is filed under its sender and, when it differs, its receiver
+        (column ``a``), hash-partitioned and sorted by ``a``; ``_n`` is the address's number of
+        transfers (a row exported twice counts once, as :meth:`degrees` counts) and ``_r`` a row's
+        rank among them (``_r = 1`` marks a first row). One shuffle and one sort, once; after that
+        a round's lookup is a filter on ``a`` with no shuffle, and the degrees need no
+        aggregation."""
         with self._lock:
-            if self._norm is None:
-                df = self.spark.sql(self._sql)
+            if self._index is None:
+                from pyspark.sql import Window
+                from pyspark.sql import functions as F
+
+                sides = self.normalized().select(
+                    F.explode(
+                        F.array(
+                            F.col("from_address"),
+                            F.when(
+                                F.col("to_address") != F.col("from_address"), F.col("to_address")
+                            ),
+                        )
+                    ).alias("a"),
+                    *_COLUMNS,
+                    _identity().alias("_id"),
+                )
+                ranked = sides.where("a IS NOT NULL").select(
+                    "a",
+                    *_COLUMNS,
+                    F.dense_rank().over(Window.partitionBy("a").orderBy("_id")).alias("_r"),
+                )
+                index = ranked.select("*", F.max("_r").over(Window.partitionBy("a")).alias("_n"))
                 if self._persist:
                     from pyspark import StorageLevel
 
-                    df = df.persist(StorageLevel.MEMORY_AND_DISK)
-                self._norm = df
-            return self._norm
+                    index = index.persist(StorageLevel.MEMORY_AND_DISK)
+                self._index = index
+            return self._index
 
     def _frontier(self, addresses: Collection[str]) -> list[str]:
         if isinstance(addresses, str):
@@ -759,34 +814,18 @@ class SparkSource:
                 "(add block_timestamp or a blocks table)"
             )
 
-    def _touching(self, base, frontier: list[str]):
-        """Rows of ``base`` sent or received by a frontier address, with flags ``_fm``/``_tm``.
-
-        A small frontier goes into the plan as a hash set (no extra job); a large one is a
-        broadcast DataFrame joined on sender and on receiver."""
+    def _match(self, frontier: list[str]):
+        """Index rows filed under a frontier address: a literal hash set up to
+        ``INLINE_FRONTIER`` addresses (no extra job), a broadcast semi-join above."""
         from pyspark.sql import functions as F
 
+        index = self.index()
         if len(frontier) <= INLINE_FRONTIER:
-            return base.select(
-                "*",
-                F.col("from_address").isin(frontier).alias("_fm"),
-                F.coalesce(F.col("to_address").isin(frontier), F.lit(False)).alias("_tm"),
-            ).where("_fm OR _tm")
+            return index.where(F.col("a").isin(frontier))
         import pandas as pd
 
-        f = self.spark.createDataFrame(pd.DataFrame({"a": frontier}), "a STRING")
-        senders = F.broadcast(f.select(F.col("a").alias("from_address"), F.lit(True).alias("_fm")))
-        receivers = F.broadcast(f.select(F.col("a").alias("to_address"), F.lit(True).alias("_tm")))
-        return (
-            base.join(senders, "from_address", "left")
-            .join(receivers, "to_address", "left")
-            .select(
-                *_COLUMNS,
-                F.coalesce("_fm", F.lit(False)).alias("_fm"),
-                F.coalesce("_tm", F.lit(False)).alias("_tm"),
-            )
-            .where("_fm OR _tm")
-        )
+        wanted = self.spark.createDataFrame(pd.DataFrame({"a": frontier}), "a STRING")
+        return index.join(F.broadcast(wanted), "a", "left_semi")
 
     @staticmethod
     def _windowed(df, since, until):
@@ -812,19 +851,32 @@ class SparkSource:
         until: int | None = None,
     ) -> list[Transfer]:
         """Every transfer in or out of any of ``addresses`` with block time in [since, until],
-        failed ones included with ``success=False``, in chain order. One Spark job."""
+        failed ones included with ``success=False``, in chain order.
+
+        Addresses whose rows the round's :meth:`degrees` brought back already are answered from
+        those; the others take one Spark job."""
         frontier = self._frontier(addresses)
         if not frontier:
             return []
         self._check_window(since, until)
         with self._lock:
-            touch = self._touch
-            if touch is not None and set(frontier) <= touch[0]:
-                base = touch[1].select(*_COLUMNS)  # this round's rows, on the executors
-            else:
-                base = self.normalized()
-            df = self._windowed(self._touching(base, frontier), since, until).select(*_COLUMNS)
-            rows = self._run("query", lambda: _collect(df))
+            kept = self._kept
+            rows: list[tuple] = []
+            rest = frontier
+            if kept:
+                rest = [a for a in frontier if a not in kept]
+                ts = _COLUMNS.index("ts")
+                for a in frontier:
+                    for row in kept.get(a, ()):
+                        t = row[ts]
+                        if (since is None or (t is not None and t >= since)) and (
+                            until is None or (t is not None and t <= until)
+                        ):
+                            rows.append(row)
+            if rest:
+                df = self._windowed(self._match(rest), since, until).select(*_COLUMNS)
+                rows += self._run("query", lambda: _collect(df))
+        # a row filed under two frontier addresses comes twice: _to_transfers keeps one
         rows.sort(key=_chain_order)
         return self._to_transfers(rows, set(frontier))
 
@@ -898,8 +950,9 @@ class SparkSource:
     ) -> dict[str, int]:
         """Number of transfers touching each address (a row exported twice counts once).
 
-        The rows counted stay on the executors: the round's :meth:`transfers` reads them."""
-        from pyspark import StorageLevel
+        Without a time window this is one Spark job that also brings back the rows of every
+        address with at most ``prefetch_limit`` transfers (the engine's fan-out guard expands
+        exactly those): the round's :meth:`transfers` then needs no job of its own."""
         from pyspark.sql import functions as F
 
         frontier = self._frontier(addresses)
@@ -908,34 +961,30 @@ class SparkSource:
             return counts
         self._check_window(since, until)
         with self._lock:
-            touch = self._touching(self.normalized(), frontier).persist(
-                StorageLevel.MEMORY_AND_DISK
+            self._kept = None
+            matched = self._match(frontier)
+            if since is None and until is None:
+                limit = self.prefetch_limit
+                df = matched.where((F.col("_n") <= limit) | (F.col("_r") == 1)).select(
+                    "a", "_n", *_COLUMNS
+                )
+                rows = self._run("count", lambda: _collect(df))
+                kept: dict[str, list[tuple]] = {}
+                for row in rows:
+                    address, n = row[0], int(row[1])
+                    counts[address] = n
+                    if n <= limit:
+                        kept.setdefault(address, []).append(row[2:])
+                for address, n in counts.items():
+                    if n == 0:
+                        kept[address] = []  # nothing there: transfers() need not ask
+                self._kept = kept
+                return counts
+            counted = (
+                self._windowed(matched, since, until)
+                .groupBy("a")
+                .agg(F.countDistinct(_identity()).alias("n"))
             )
-            old, self._touch = self._touch, (set(frontier), touch)
-            if old is not None:
-                old[1].unpersist()
-            rows = self._windowed(touch, since, until)
-            # a row exported twice counts once (as the DuckDB index and transfers() count)
-            identity = F.concat_ws(
-                "|",
-                F.col("kind").cast("string"),
-                F.col("tx_hash"),
-                F.coalesce(F.col("log_index").cast("string"), F.lit("")),
-                F.when(F.col("kind") != 0, F.coalesce(F.col("trace_address"), F.lit(""))),
-            )
-            sides = rows.select(
-                identity.alias("id"),
-                F.explode(
-                    F.array(
-                        F.when(F.col("_fm"), F.col("from_address")),
-                        F.when(
-                            F.col("_tm") & (F.col("to_address") != F.col("from_address")),
-                            F.col("to_address"),
-                        ),
-                    )
-                ).alias("a"),
-            ).where("a IS NOT NULL")
-            counted = sides.groupBy("a").agg(F.countDistinct("id"))
             result = self._run("count", lambda: counted.collect())
         for address, count in result:
             if address in counts:
@@ -1003,13 +1052,12 @@ class SparkSource:
     def close(self) -> None:
         """Drop what this source keeps on the executors (the session itself stays up)."""
         with self._lock:
-            for df in (self._norm, self._touch[1] if self._touch else None):
-                if df is not None:
-                    try:
-                        df.unpersist()
-                    except Exception:  # noqa: BLE001 - the session may be gone already
-                        pass
-            self._norm, self._touch = None, None
+            if self._index is not None:
+                try:
+                    self._index.unpersist()
+                except Exception:  # noqa: BLE001 - the session may be gone already
+                    pass
+            self._index, self._kept = None, None
 
     def __enter__(self):
         return self
