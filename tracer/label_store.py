@@ -573,7 +573,8 @@ class LabelStore(_RoleSurface):
         try:
             self.con.execute(
                 "CREATE OR REPLACE TABLE roles AS SELECT k, "
-                f"(list_position({codes}, any_value(role)) - 1)::UTINYINT AS role, "
+                f"coalesce(list_position({codes}, any_value(role)) - 1, {_AMBIGUOUS})::UTINYINT "
+                "AS role, "
                 "min(rowid) AS r, count(*) AS n FROM labels GROUP BY k ORDER BY k"
             )
             rows = self.con.execute(
@@ -588,10 +589,9 @@ class LabelStore(_RoleSurface):
                     by_key.setdefault(row[0], []).append(row)
                 decided = {"k": [], "role": [], "r": []}
                 for key, group in by_key.items():
-                    if len({(g[2], g[3]) for g in group}) > 1:
-                        role, rowid = _AMBIGUOUS, -1
-                    else:
-                        best = min(group, key=lambda g: _row_sort_key(g[2:], paths))
+                    best = min(group, key=lambda g: _row_sort_key(g[2:], paths))
+                    role, rowid = _AMBIGUOUS, -1  # answered from the label rows
+                    if len({(g[2], g[3]) for g in group}) == 1 and best[7] in _ROLE_CODES:
                         role, rowid = _ROLE_CODES.index(best[7]), best[1]
                     decided["k"].append(key)
                     decided["role"].append(role)
