@@ -256,6 +256,12 @@ def test_cli_follow_and_bridges_options(tmp_path):
     with (out / "bridge_stops.csv").open() as f:
         stops = {(row["bridge"], row["reason"]) for row in csv.DictReader(f)}
     assert ("swft", "no_release") in stops
+    from tracer.packets import reproduce_command
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    command = reproduce_command(manifest)
+    assert f"--follow tron={DATA_DIR / 'tron'}" in command and f"--bridges {bridges}" in command
+    assert len(manifest["inputs"]["bridges"]["sha256"]) == 64
 
 
 @pytest.mark.parametrize(
@@ -264,12 +270,15 @@ def test_cli_follow_and_bridges_options(tmp_path):
         (["--follow", "tron"], "expected CHAIN=DIR"),
         (["--follow", "solana=/tmp"], "unknown chain"),
         (["--follow", "tron=/nonexistent/dir"], "not a directory"),
-        (["--follow", "bitcoin=/tmp"], "account chains"),
+        (["--follow", "tron={tmp}"], "--follow tron:"),  # a directory without Tron exports
         (["--follow", "ethereum=/tmp"], "chain being traced"),
         (["--bridges", "/nonexistent/bridges.csv"], "cannot read"),
     ],
 )
 def test_cli_bad_input_exits_2_with_one_line(tmp_path, args, needle):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args = [a.replace("{tmp}", str(empty)) for a in args]
     r = run("trace", "--case", "sandbox-xchain", *args, "--out", str(tmp_path / "o"), "--quiet")
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
@@ -401,6 +410,7 @@ def test_logs_providers_read_the_sandbox_events(tmp_path):
     tron = DuckDBLogs(DATA_DIR / "tron", "tron")
     relays = tron.logs([T["cbridge_tron"]], topic0s=[RELAY_TOPIC])
     assert relays and relays[0].address == T["cbridge_tron"] and len(relays[0].tx_hash) == 64
+    assert {log.tx_from for log in relays} == {T["relayer"]}  # joined from transactions.csv
     mem = MemoryLogs("tron", relays)
     assert mem.logs([T["cbridge_tron"]], tx_hashes=[relays[0].tx_hash]) == [relays[0]]
     (tmp_path / "token_transfers.csv").write_text("token_address\n")
@@ -411,6 +421,10 @@ def test_logs_providers_read_the_sandbox_events(tmp_path):
     dec = CBridge(contracts={"tron": frozenset({T["cbridge_tron"]})})
     released = [dec.decode_release(log) for log in relays]
     assert all(r is not None and r.asset == TRON_USDT for r in released)
+    # the sandbox's forged Relay (a1's transfer id, from a look-alike contract) is not decoded
+    (forged,) = tron.logs([T["forger"]], topic0s=[RELAY_TOPIC])
+    a1_id = {r.link_key for r in released if r.recipient == T["w1"]}
+    assert forged.data.endswith(next(iter(a1_id))[2:]) and dec.decode_release(forged) is None
 
 
 def test_registry_keeps_a_bridge_without_decoder_unknown():
@@ -439,6 +453,14 @@ def test_report_shows_the_cross_chain_hops_in_chromium(tmp_path):
         nodes = b.eval("document.querySelectorAll('#graph g.node').length")
         assert nodes == data.graph.number_of_nodes()
         assert b.eval("document.querySelectorAll('#bridge-hops tbody tr').length") == 2
+        assert b.eval("document.querySelectorAll('#graph path.edge.bridge').length") == 2
+        titles = b.eval(
+            "[...document.querySelectorAll('#graph path.edge.bridge title')].map(t => t.textContent)"
+        )
+        assert sorted(t.split(")")[0] for t in titles) == [
+            "bridge hop (cbridge, exact",
+            "bridge hop (swft, inferred",
+        ]
         assert b.eval("document.querySelectorAll('#bridge-stops tbody tr').length") == 3
         text = b.eval("document.getElementById('crosschain').innerText")
         assert "exact" in text and "inferred" in text and "no_decoder" in text
@@ -448,3 +470,174 @@ def test_report_shows_the_cross_chain_hops_in_chromium(tmp_path):
         b.screenshot(tmp_path / "xchain-report.png")
     finally:
         b.close()
+
+
+@pytest.mark.parametrize("mint_row", [True, False])
+def test_cctp_hop_through_the_orchestration(tmp_path, mint_row):
+    """An XB decoder end to end: USDC burnt on Ethereum (paid to the TokenMinter, event from the
+    TokenMessenger) and minted on Avalanche is followed exactly by (sourceDomain, nonce).
+    Without the mint's Transfer row in the Avalanche data (only its event) the release is
+    built from the event and still brings the taint (engine entries over the bulk index)."""
+    from eth_abi import encode
+
+    from tracer.bridges.cctp import (
+        DEPOSIT_FOR_BURN_V1,
+        MESSAGE_RECEIVED_V1,
+        USDC,
+        V1_CONTRACTS,
+    )
+    from tracer.sandbox import generator as g
+
+    def pad(address: str) -> bytes:
+        return bytes(12) + bytes.fromhex(address[2:])
+
+    def word(value) -> str:
+        return "0x" + (value.to_bytes(32, "big") if isinstance(value, int) else pad(value)).hex()
+
+    eth_c, av_c = V1_CONTRACTS["ethereum"], V1_CONTRACTS["avalanche"]
+    thief, victim, dest, onward = (g.address(f"cctp:{n}") for n in ("thief", "victim", "d", "o"))
+    amount, nonce = 700_000 * U, 4242
+    e = g._ChainBuilder(prefix="cctp-eth")
+    e.token(g.B0, USDC["ethereum"], victim, thief, amount)
+    burn = e.token(g.B0 + 5, USDC["ethereum"], thief, eth_c["minter"], amount)
+    data = encode(
+        ["uint256", "bytes32", "uint32", "bytes32", "bytes32"],
+        [amount, pad(dest), 1, pad(av_c["messenger"]), bytes(32)],
+    )
+    topics = [DEPOSIT_FOR_BURN_V1, word(nonce), word(USDC["ethereum"]), word(thief)]
+    burn.logs.append((eth_c["messenger"], topics, "0x" + data.hex()))
+    a = g._ChainBuilder(prefix="cctp-avax")
+    zero = "0x" + "00" * 20
+    if mint_row:
+        mint = a.token(g.B0 + 40, USDC["avalanche"], zero, dest, amount)
+    else:
+        mint = a.tx(g.B0 + 40, g.address("cctp:relayer"), av_c["transmitter"])
+    body = (
+        (0).to_bytes(4, "big")
+        + pad(USDC["ethereum"])
+        + pad(dest)
+        + amount.to_bytes(32, "big")
+        + pad(thief)
+    )
+    data = encode(["uint32", "bytes32", "bytes"], [0, pad(eth_c["messenger"]), body])
+    mint.logs.append(
+        (av_c["transmitter"], [MESSAGE_RECEIVED_V1, word(dest), word(nonce)], "0x" + data.hex())
+    )
+    a.token(g.B0 + 50, USDC["avalanche"], dest, onward, 300_000 * U)
+    tokens = [[USDC["ethereum"], "USDC", "USD Coin", 6, 10**15, 1]]
+    (tmp_path / "eth").mkdir()
+    (tmp_path / "avax").mkdir()
+    g.write_exports(e, tmp_path / "eth", tokens)
+    g.write_exports(a, tmp_path / "avax", [[USDC["avalanche"], "USDC", "USD Coin", 6, 10**15, 1]])
+
+    r = tracer.trace(
+        [thief], chain="ethereum", data=tmp_path / "eth", follow={"avalanche": tmp_path / "avax"}
+    )
+    (hop,) = r.crosschain.hops
+    assert (hop.link.deposit.bridge, hop.link.linkage) == ("cctp", "exact")
+    assert hop.link.deposit.contract == eth_c["messenger"] and hop.carried == amount
+    assert hop.link.fee == 0 and r.crosschain.stops == []
+    onward_edges = [d for u, v, d in r.graph.edges(data=True) if v == f"avalanche:{onward}"]
+    assert [d["tainted"] for d in onward_edges] == [300_000 * U]
+    held = {(f.chain, f.address): f.tainted for f in r.flag_list if f.kind == "freezable_balance"}
+    assert held[("avalanche", dest)] == 400_000 * U  # Circle can freeze native USDC
+
+
+def test_freeze_packet_path_crosses_the_bridge(tmp_path):
+    """The exchange packet's path from the theft starts on Ethereum and ends on Tron, each
+    transaction linked on its own chain's explorer."""
+    out = tmp_path / "out"
+    assert run("trace", "--case", "sandbox-xchain", "--out", str(out), "--quiet").returncode == 0
+    r = run("packets", str(out), "--out", str(tmp_path / "packets"))
+    assert r.returncode == 0, r.stderr
+    (packet,) = (tmp_path / "packets").glob("exchange-*.md")
+    text = packet.read_text()
+    path = text[text.index("Path from the theft") :]
+    assert "https://etherscan.io/tx/0x" in path and "https://tronscan.org/#/transaction/" in path
+    assert "tronscan.org/#/transaction/0x" not in path
+
+
+def test_thorchain_hop_continues_on_bitcoin(tmp_path):
+    """Ethereum -> THORChain -> Bitcoin (the Bybit pattern): the router Deposit's memo names a
+    BTC address, a listed vault pays it with ``OUT:<inbound txid>``; the UTXO engine carries on
+    from that output. A forged ``OUT:`` from a non-vault address is never linked."""
+    from eth_abi import encode
+
+    from tracer.bitcoin import sandbox as bs
+    from tracer.bitcoin.etl import write_etl_json
+    from tracer.bridges.thorchain import DEPOSIT
+    from tracer.bridges.thormemo import outbound_memo
+    from tracer.sandbox import generator as g
+
+    router = "0xd37bbe5744d730a1d98d8dc97c42f0ca46ad7146"  # a mainnet THORChain router
+    eth_vault = g.address("thor:eth-vault")
+    thief, victim = g.address("thor:thief"), g.address("thor:victim")
+    btc_user, btc_exchange = bs.address("thor-btc-user"), bs.address("thor-btc-exchange")
+    vault, decoy = bs.address("thor-btc-vault"), bs.address("thor-btc-decoy")
+
+    def topic(address: str) -> str:
+        return "0x" + "00" * 12 + address[2:]
+
+    e = g._ChainBuilder(prefix="thor-eth")
+    e.eth(g.B0, victim, thief, 10 * g.ETH)
+    dep = e.eth(g.B0 + 5, thief, router, 10 * g.ETH)
+    dep.internal.append((router, eth_vault, 10 * g.ETH, "call"))
+    data = encode(["uint256", "string"], [10 * g.ETH, f"=:b:{btc_user}"])
+    dep.logs.append(
+        (router, [DEPOSIT, topic(eth_vault), topic("0x" + "00" * 20)], "0x" + data.hex())
+    )
+    (tmp_path / "eth").mkdir()
+    g.write_exports(e, tmp_path / "eth", [])
+
+    def op_return(text: str) -> str:
+        return "6a" + bytes([len(text)]).hex() + text.encode().hex()
+
+    memo = outbound_memo("out", dep.hash)
+    c = bs._Chain()
+    height = 762_170  # a few minutes after the Ethereum deposit
+    release = c.tx(
+        "thor-release",
+        height,
+        [c.external("thor-btc-vault", 100_000_000)],
+        [("thor-btc-user", 40_000_000), ("thor-btc-vault", 59_990_000), (None, 0, op_return(memo))],
+    )
+    c.tx(
+        "thor-forged",
+        height,
+        [c.external("thor-btc-forger", 50_000_000)],
+        [("thor-btc-decoy", 40_000_000), (None, 0, op_return(memo))],
+    )
+    c.tx("thor-onward", height + 1, [(release, 0)], [("thor-btc-exchange", 39_990_000)])
+    (tmp_path / "btc").mkdir()
+    write_etl_json(c.txs, tmp_path / "btc" / "transactions.json")
+    labels = tmp_path / "labels.yaml"
+    labels.write_text(
+        "title: t\ncreator: tracer\nsource: 'synthetic'\ncurrency: BTC\nnetwork: BTC\n"
+        "confidence: ownership\ntags:\n"
+        f"- address: '{btc_exchange}'\n  label: 'Exchange B (synthetic)'\n  category: exchange\n"
+    )
+    bridges = tmp_path / "bridges.csv"
+    bridges.write_text(f"chain,contract,bridge,role\nbitcoin,{vault},thorchain,vault\n")
+
+    r = tracer.trace(
+        [thief],
+        chain="ethereum",
+        data=tmp_path / "eth",
+        labels=[labels],
+        follow={"bitcoin": tmp_path / "btc"},
+        bridges=bridges,
+    )
+    (hop,) = r.crosschain.hops
+    assert (hop.link.deposit.bridge, hop.link.linkage) == ("thorchain", "exact")
+    assert [(x.chain, x.recipient, x.amount) for x in hop.link.releases] == [
+        ("bitcoin", btc_user, 40_000_000)
+    ]
+    assert hop.carried == 40_000_000 and hop.link.fee is None  # ETH in, BTC out: no fee claimed
+    nodes = {d["address"] for _, d in r.graph.nodes(data=True)}
+    assert decoy not in nodes
+    onward = [d for u, v, d in r.graph.edges(data=True) if v == f"bitcoin:{btc_exchange}"]
+    assert [d["tainted"] for d in onward] == [39_990_000]
+    flags = {(f.chain, f.address, f.kind): f.tainted for f in r.flag_list}
+    assert flags[("bitcoin", btc_exchange, "exchange")] == 39_990_000
+    assert [leg["chain"] for leg in r.manifest["crosschain"]["legs"]] == ["ethereum", "bitcoin"]
+    assert "bitcoin" in r.manifest

@@ -19,9 +19,11 @@ ordinary addresses and tainted for seeds (a seed is asserted to hold only stolen
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import deque
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 POLICIES = ("poison", "haircut", "fifo", "lifo", "tiho")
 CONSERVING = ("haircut", "fifo", "lifo", "tiho")
@@ -315,84 +317,131 @@ SHARE_POLICIES = ("haircut", "poison")
 SELF, IN, OUT = 0, 1, 2
 
 
-def replay_shares(
+class Segment(NamedTuple):
+    """One asset's rows of one address in chain order, ``rows[start:end]`` with their
+    ``directions`` (``IN`` or ``OUT``; self-transfers left out), and the balance the address
+    would hold before each of them, and after the last, were nothing tainted (a running sum
+    floored at zero: opening lots cover any shortfall). A share rule's ledger only needs to
+    run from the first tainted inflow on: before it, the balance is all it keeps."""
+
+    asset: str
+    rows: Sequence[int]
+    directions: Sequence[int]
+    clean_before: Sequence[int]
+    start: int
+    end: int
+    clean_final: int
+
+
+def segments(
     rows: Sequence[int],
     directions: Sequence[int],
     assets: Sequence[str],
+    amounts: Sequence[int],
+) -> list[Segment]:
+    """The :class:`Segment` of each asset of one address's rows (``directions[i]`` for row
+    ``rows[i]``; ``assets`` and ``amounts`` indexed by row)."""
+    by_asset: dict[str, tuple[list[int], list[int], list[int]]] = {}
+    balance: dict[str, int] = {}
+    for row, d in zip(rows, directions, strict=True):
+        if d == SELF:
+            continue
+        asset = assets[row]
+        if asset not in by_asset:
+            by_asset[asset] = ([], [], [])
+        seg_rows, seg_dirs, before = by_asset[asset]
+        b = balance.get(asset, 0)
+        seg_rows.append(row)
+        seg_dirs.append(d)
+        before.append(b)
+        b = b + amounts[row] if d == IN else b - amounts[row]
+        balance[asset] = b if b > 0 else 0
+    return [
+        Segment(asset, r, d, before, 0, len(r), balance[asset])
+        for asset, (r, d, before) in by_asset.items()
+    ]
+
+
+def replay_shares(
+    segs: Iterable[Segment],
     amounts: Sequence[int],
     times: Sequence[int],
     taints: Mapping[int, tuple[str, Taint]],
     tid_of: Callable[[int], str],
     policy: str,
     *,
-    txs: Sequence[Hashable] | None = None,
     hop: int = 0,
-) -> LedgerResult | None:
-    """:func:`run_ledgers` for a non-seed address under haircut or poison, over columns instead
-    of :class:`~tracer.records.Transfer` objects (why: a round reads ~100k rows and needs a
-    record for only the few thousand tainted ones).
+) -> LedgerResult:
+    """:func:`run_ledgers` for a non-seed address under haircut or poison, in a history with
+    no swap (see :func:`has_swap`), over columns instead of
+    :class:`~tracer.records.Transfer` objects. Why: a round reads ~100k rows; this replays
+    only the rows from each asset's first tainted inflow on, and names (``tid_of``) only the
+    tainted outflows.
 
-    ``rows`` are the address's rows in chain order and ``directions[i]`` says how row
-    ``rows[i]`` touches it (``SELF``, ``IN``, ``OUT``); ``assets``, ``amounts`` and ``times``
-    are indexed by row. ``taints`` maps an inflow row to its transfer id and the taint its
-    sender computed; ``tid_of`` names a tainted outflow row. A ledger stays a plain balance
-    until its first tainted inflow, then runs in the same :class:`Ledger` as the exact path,
-    so the results are identical. ``txs`` (the transaction hash per row) lets it detect a
-    swap: then it returns None and the caller replays the exact path; without it the caller
-    asserts that no two consecutive rows share a transaction."""
+    ``segs`` are the address's :func:`segments`; ``amounts`` and ``times`` are indexed by
+    row; ``taints`` maps an inflow row to its transfer id and the taint its sender computed.
+    From the first tainted inflow on, a ledger runs in the same :class:`Ledger` as the exact
+    path, started with the clean balance, so the results are identical."""
     if policy not in SHARE_POLICIES:
         raise ValueError(f"replay_shares replays {', '.join(SHARE_POLICIES)}, not {policy!r}")
-    if txs is not None and _has_swap(rows, directions, assets, txs):
-        return None
     result = LedgerResult()
-    out = result.out
-    clean: dict[str, int] = {}  # asset -> balance while no tainted unit has arrived
-    ledgers: dict[str, Ledger] = {}
-    get_taint = taints.get
-    for row, d in zip(rows, directions, strict=True):
-        if d == SELF:
+    segs = sorted(segs, key=lambda s: s.asset)
+    marked: dict[str, dict[int, tuple[str, Taint]]] = {}  # asset -> position -> taint
+    for row, hit in taints.items():
+        if not hit[1].tainted:
+            continue  # a zero share is a clean inflow
+        for seg in segs:  # rows are in chain order: a binary search per asset
+            k = bisect_left(seg.rows, row, seg.start, seg.end)
+            if k < seg.end and seg.rows[k] == row and seg.directions[k] == IN:
+                marked.setdefault(seg.asset, {})[k] = hit
+                break
+    outs: list[tuple[int, str, Taint]] = []
+    for seg in segs:
+        hits = marked.get(seg.asset)
+        if not hits:
+            result.held[seg.asset] = 0
+            result.balance[seg.asset] = seg.clean_final
             continue
-        asset = assets[row]
-        amount = amounts[row]
-        led = ledgers.get(asset)
-        if d == IN:
-            hit = get_taint(row) if taints else None
-            if hit is None or hit[1].tainted == 0:
-                if led is None:
-                    clean[asset] = clean.get(asset, 0) + amount
-                else:
+        first = min(hits)
+        led = Ledger(policy, False)
+        led.balance = seg.clean_before[first]
+        rows, dirs = seg.rows, seg.directions
+        received = 0
+        for k in range(first, seg.end):
+            row = rows[k]
+            amount = amounts[row]
+            if dirs[k] == IN:
+                hit = hits.get(k)
+                if hit is None:
                     led.add(amount, 0, ((amount, False),), "", 0)
-                continue
-            tid, taint = hit
-            if led is None:
-                led = ledgers[asset] = Ledger(policy, False)
-                led.balance = clean.pop(asset, 0)
-            led.add(amount, taint.tainted, taint.segments, tid, taint.hop)
-            result.received[asset] = result.received.get(asset, 0) + taint.tainted
-            ts = times[row]
-            if result.first_tainted is None or ts < result.first_tainted:
-                result.first_tainted = ts
-        elif led is None:  # a clean outflow: an opening lot covers any shortfall
-            left = clean.get(asset, 0) - amount
-            clean[asset] = left if left > 0 else 0
-        else:
-            tainted, segments, parents, _ = led.take(amount)
-            if tainted:
-                out[tid_of(row)] = Taint(tainted, segments, parents, hop + 1)
-    for asset in sorted({*clean, *ledgers}):
-        led = ledgers.get(asset)
-        if led is None:
-            result.held[asset] = 0
-            result.balance[asset] = clean[asset]
-        else:
-            result.held[asset] = led.tainted_held
-            result.balance[asset] = led.balance
+                    continue
+                tid, taint = hit
+                led.add(amount, taint.tainted, taint.segments, tid, taint.hop)
+                received += taint.tainted
+                ts = times[row]
+                if result.first_tainted is None or ts < result.first_tainted:
+                    result.first_tainted = ts
+            else:
+                tainted, pieces, parents, _ = led.take(amount)
+                if tainted:
+                    outs.append((row, tid_of(row), Taint(tainted, pieces, parents, hop + 1)))
+        result.received[seg.asset] = received
+        result.held[seg.asset] = led.tainted_held
+        result.balance[seg.asset] = led.balance
+    outs.sort(key=lambda o: o[0])  # chain order, as the exact path fills it
+    result.out.update((tid, taint) for _, tid, taint in outs)
     return result
 
 
-def _has_swap(rows, directions, assets, txs) -> bool:
-    """Whether a transaction of these rows both sends the address an asset and takes another
-    from it (what :func:`run_ledgers` treats as a swap)."""
+def has_swap(
+    rows: Sequence[int],
+    directions: Sequence[int],
+    assets: Sequence[str],
+    txs: Sequence[Hashable],
+) -> bool:
+    """Whether a transaction of these rows (``txs``: its hash, by row) both sends the address
+    an asset and takes another from it: what :func:`run_ledgers` treats as a swap, and
+    :func:`replay_shares` does not replay."""
     n = len(rows)
     i = 0
     while i < n:

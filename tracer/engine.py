@@ -206,6 +206,7 @@ def trace(
         else:
             node.hop = min(node.hop, taint.hop)
         pending.add(t.to_address)
+    last_rows = None  # the previous round's columnar rows, if the source has them
 
     while pending:
         rounds += 1
@@ -232,8 +233,9 @@ def trace(
                 need = [a for a in need if a not in busy]
                 expand = [a for a in expand if a not in busy]
         columnar = getattr(source, "frontier_rows", None)
-        rows = columnar(need, None, params.until) if need and columnar else None
+        rows = columnar(need, None, params.until, after=last_rows) if need and columnar else None
         if rows is not None:  # columns: records are built only for the rows read
+            last_rows = rows
             queries += 1
             for t, reason in rows.pruned():
                 tid = t.transfer_id
@@ -242,6 +244,14 @@ def trace(
                     pruned.append((t, reason))
             for a in need:
                 histories[a] = rows.history(a)
+                if a in entry_into:  # an entry the data lacks: replay a plain list instead
+                    full = list(histories[a])
+                    known = {t.transfer_id for t in full}
+                    missing = [t for t in entry_into[a] if t.transfer_id not in known]
+                    if missing:
+                        for t in full:
+                            by_id.setdefault(t.transfer_id, t)
+                        histories[a] = sorted(full + missing, key=lambda t: t.position)
                 nodes[a].degree = max(nodes[a].degree, len(histories[a]))
         elif need:
             fetched = source.transfers(need, None, params.until)

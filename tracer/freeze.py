@@ -251,6 +251,7 @@ def _node(G: nx.MultiDiGraph, chain: str, address: str) -> str:
 
 
 def _hop_record(G, chain, key, u, v, d) -> dict:
+    chain = str(d.get("chain") or chain)  # a cross-chain path (issue 10) changes chain midway
     decimals = d.get("decimals")
     dec = decimals if isinstance(decimals, int) and decimals >= 0 else None
     amount, tainted = _int(d.get("amount")), _int(d.get("tainted"))

@@ -133,6 +133,11 @@ def reproduce_command(manifest: dict) -> str:
         parts += ["--fan-out", str(p["fan_out"])]
     for a in p.get("seed_assets") or [] if not inputs.get("case") else []:
         parts += ["--asset", str(a)]
+    if not inputs.get("case"):  # issue 10: cross-chain inputs
+        for chain, where in sorted((inputs.get("follow") or {}).items()):
+            parts += ["--follow", f"{chain}={where}"]
+        if (inputs.get("bridges") or {}).get("path"):
+            parts += ["--bridges", str(inputs["bridges"]["path"])]
     parts += ["--out", "OUT"]
     return " ".join(visible(x) for x in parts)
 

@@ -241,7 +241,18 @@ def report_payload(data: TraceData, ranked: list[dict], max_nodes: int = MAX_GRA
                 f"{format_units(amount, dec)} {symbol} (tainted {format_units(tainted, dec)})"
             )
         text = f"{len(items)} transfer(s): " + "; ".join(parts)
-        edges.append({"from": u, "to": v, "keys": sorted(k for k, _ in items), "text": text})
+        edge = {"from": u, "to": v, "keys": sorted(k for k, _ in items), "text": text}
+        hops = sorted(  # issue 10: a cross-chain hop is drawn dashed and says how it was linked
+            {
+                (str(d.get("bridge", "")), str(d.get("linkage", "")))
+                for _k, d in items
+                if d.get("kind") == "bridge"
+            }
+        )
+        if hops:
+            edge["bridge"] = True
+            edge["text"] = "bridge hop (" + ", ".join(f"{b}, {lk}" for b, lk in hops) + "): " + text
+        edges.append(edge)
     xs = [p[0] for p in pos.values()] or [0]
     ys = [p[1] for p in pos.values()] or [0]
     bounds = {
@@ -393,6 +404,18 @@ def _method(data: TraceData) -> str:
     return f"<dl class=method>\n{rows}\n</dl>"
 
 
+def _chains(data: TraceData) -> str:
+    """The traced chain, or every leg's chain in order for a cross-chain trace (issue 10)."""
+    legs = (data.manifest.get("crosschain") or {}).get("legs") or []
+    names: list[str] = []
+    for leg in legs:
+        if leg.get("chain") not in names:
+            names.append(str(leg.get("chain")))
+    if len(names) > 1:
+        return " &rarr; ".join(_esc(n) for n in names)
+    return _esc(data.manifest.get("inputs", {}).get("chain", data.chain))
+
+
 def _crosschain(data: TraceData) -> str:
     """Issue 10: the "Cross-chain hops" section (bridge edges of the graph, bridge stops of the
     manifest), or "" for a single-chain trace."""
@@ -533,7 +556,7 @@ def render_report(
 <body>
 <header>
 <h1>{_esc(title, 120)}</h1>
-<p>Chain {_esc(inputs.get("chain", data.chain))}; rule <b>{_esc(data.policy)}</b>; seeds {", ".join(f"<code>{_esc(s)}</code>" for s in inputs.get("seeds", []))}</p>
+<p>Chain {_chains(data)}; rule <b>{_esc(data.policy)}</b>; seeds {", ".join(f"<code>{_esc(s)}</code>" for s in inputs.get("seeds", []))}</p>
 <ul class=stats>
 <li><b>{_esc(stats.get("nodes", data.graph.number_of_nodes()))}</b> addresses</li>
 <li><b>{_esc(stats.get("edges", data.graph.number_of_edges()))}</b> tainted transfers</li>

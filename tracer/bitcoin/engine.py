@@ -121,9 +121,15 @@ def trace(
     params: TraceParams,
     role_of: RoleLookup = lambda a: None,
     progress: Progress | None = None,
+    entries: Iterable[tuple[Transfer, Taint]] | None = None,
 ) -> BitcoinOutcome:
-    """Trace forward from ``seeds`` (canonical Bitcoin addresses) over a Bitcoin source."""
-    return _Tracer(source, params, role_of, progress).run(seeds)
+    """Trace forward from ``seeds`` (canonical Bitcoin addresses) over a Bitcoin source.
+
+    ``entries`` (issue 10, :mod:`tracer.crosschain`): tainted outputs paid by a bridge (kind
+    ``utxo`` transfers: txid, output index, receiver, value); each taints its output and becomes
+    an edge from the paying address (a node stopped as ``bridge``), its receiver starts pending.
+    """
+    return _Tracer(source, params, role_of, progress).run(seeds, entries or ())
 
 
 class _Tracer:
@@ -151,14 +157,25 @@ class _Tracer:
 
     # ------------------------------------------------------------------ the loop
 
-    def run(self, seeds: Iterable[str]) -> BitcoinOutcome:
+    def run(self, seeds: Iterable[str], entries=()) -> BitcoinOutcome:
         seeds = sorted(set(seeds))
-        if not seeds:
+        self.entries = sorted(entries, key=lambda e: (e[0].tx_hash, e[0].log_index or 0))
+        if not seeds and not self.entries:
             raise TraceInputError("no seed addresses")
         self.seeds = seeds
         for s in seeds:
             self.nodes[s] = NodeState(s, 0, seed=True)
         pending = set(seeds)
+        for t, taint in self.entries:  # bridge releases: tainted outputs to start from
+            op = f"{t.tx_hash}:{t.log_index}"
+            self.taint[op] = InputTaint(t.amount, taint.segments)
+            self.owned[t.to_address].add(op)
+            node = self.nodes.get(t.to_address)
+            if node is None:
+                self.nodes[t.to_address] = NodeState(t.to_address, taint.hop)
+            else:
+                node.hop = min(node.hop, taint.hop)
+            pending.add(t.to_address)
         while pending:
             self.rounds += 1
             expand = self._decide(pending)
@@ -475,6 +492,12 @@ class _Tracer:
                         Taint(sat, segs, tuple(sorted(parents)), hop),
                         "",
                     )
+        for t, taint in self.entries:  # bridge releases: edges from a stopped bridge node
+            edges[t.transfer_id] = (t, taint, "")
+            if t.from_address not in self.nodes:
+                self.nodes[t.from_address] = NodeState(
+                    t.from_address, max(taint.hop - 1, 0), stop_reason="bridge"
+                )
         # parents name the tainted outputs spent; keep those that are edges (primary keys)
         for key, (t, taint, swap) in list(edges.items()):
             parents = tuple(x for x in taint.parents if x in edges)

@@ -28,17 +28,34 @@ def open_bitcoin_source(source, data=None, source_options: dict | None = None):
     return open_source(kind, "bitcoin", **options)
 
 
-def trace_bitcoin(seeds, params: TraceParams, index, source, data, source_options, progress):
-    """(outcome, graph, flags, source) of a Bitcoin trace; ``index`` is a LabelIndex."""
+def trace_bitcoin(
+    seeds,
+    params: TraceParams,
+    index,
+    source,
+    data,
+    source_options,
+    progress,
+    entries=None,
+    extra_roles: dict[str, tuple[str, str, str]] | None = None,
+):
+    """(outcome, graph, flags, source) of a Bitcoin trace; ``index`` is a LabelIndex.
+
+    ``entries`` and ``extra_roles`` serve cross-chain legs (issue 10): tainted outputs a bridge
+    paid, and roles for unlabelled bridge addresses (address -> (role, entity, label text)).
+    """
     src = open_bitcoin_source(source, data, source_options)
     if hasattr(src, "set_window"):
         src.set_window(params.since, params.until)
+    extra_roles = extra_roles or {}
 
     def role_of(address: str):
         try:
             match = index.role_of("bitcoin", address)
         except InvalidAddress:
             return None
+        if match is None and address in extra_roles:
+            return extra_roles[address][0]
         return match.role if match else None
 
     def flag_role(address: str):
@@ -47,11 +64,11 @@ def trace_bitcoin(seeds, params: TraceParams, index, source, data, source_option
         except InvalidAddress:
             return None
         if match is None:
-            return None
+            return extra_roles.get(address)
         lab = match.label
         return match.role, lab.entity or "", f"{lab.label} [{lab.source}]"
 
-    outcome = engine.trace(src, seeds, params, role_of=role_of, progress=progress)
+    outcome = engine.trace(src, seeds, params, role_of=role_of, progress=progress, entries=entries)
     inferred = report.heuristic_labels(outcome, flag_role)
 
     def labels_of(address: str) -> list[dict]:

@@ -8,7 +8,8 @@ provider reads the ``logs`` table of an export directory in the ethereum-etl / B
 many, found by table-name prefix like :mod:`tracer.sources.bulk` (``logs.csv``,
 ``logs_000.csv.gz``, ``logs/part-1.parquet``). ``topics`` is a list column or the
 comma-joined text ethereum-etl writes. Block times come from ``block_timestamp`` or a ``blocks``
-table (``number, timestamp``). The same files serve Tron (addresses in any spelling
+table (``number, timestamp``), the transaction's sender (``RawLog.tx_from``) from a
+``tx_from`` column or the ``transactions`` table (``hash, from_address``). The same files serve Tron (addresses in any spelling
 :func:`tracer.tron.canonical` accepts, transaction ids without ``0x``).
 
 A query asks for the logs of some contracts (optionally some topic0s, transaction hashes or a
@@ -152,6 +153,8 @@ class DuckDBLogs:
         self.skipped = 0
         self._files = _table_files(self.data_dir, "logs")
         self._block_files = _table_files(self.data_dir, "blocks")
+        self._tx_files = _table_files(self.data_dir, "transactions")
+        self._txs = False
         self._con = duckdb.connect()
         self._con.execute("SET TimeZone = 'UTC'")
         self._columns: dict[str, str] = {}
@@ -165,6 +168,10 @@ class DuckDBLogs:
                 self._con.execute(f"CREATE TEMP VIEW src_blocks AS {_reader(self._block_files)}")
                 bcols = {r[0].lower() for r in self._con.execute("DESCRIBE src_blocks").fetchall()}
                 self._blocks = {"number", "timestamp"} <= bcols
+            if self._tx_files:  # the transaction's sender (decoders' ``tx_from``)
+                self._con.execute(f"CREATE TEMP VIEW src_txs AS {_reader(self._tx_files)}")
+                tcols = {r[0].lower() for r in self._con.execute("DESCRIBE src_txs").fetchall()}
+                self._txs = {"hash", "from_address"} <= tcols
         except duckdb.Error as e:
             raise SourceError(f"logs in {self.data_dir}: {_one_line(e)}") from None
         self._columns = {r[0].lower(): r[1] for r in described}
@@ -210,6 +217,13 @@ class DuckDBLogs:
             )
             ts = f"coalesce({ts}, b.bts)"
         tx_from = "lower(CAST(l.tx_from AS VARCHAR))" if "tx_from" in self._columns else "''"
+        if "tx_from" not in self._columns and self._txs:
+            join += (
+                " LEFT JOIN (SELECT lower(CAST(hash AS VARCHAR)) AS th, "
+                "min(lower(CAST(from_address AS VARCHAR))) AS tf FROM src_txs GROUP BY 1) t "
+                "ON t.th = lower(CAST(l.transaction_hash AS VARCHAR))"
+            )
+            tx_from = "coalesce(t.tf, '')"
         where = ["TRUE"]
         params: list = []
         if addresses is not None:
@@ -251,9 +265,12 @@ class DuckDBLogs:
             return None
         try:
             contract = canonical_address(self.chain, address)
-            frm = canonical_address(self.chain, sender) if sender else ""
         except (InvalidAddress, ValueError):
             return None
+        try:
+            frm = canonical_address(self.chain, sender) if sender else ""
+        except (InvalidAddress, ValueError):
+            frm = ""  # a bad sender spelling loses the sender, not the event
         topics = tuple(t for t in (tp or []) if t)
         if not topics or not all(_is_word(t) for t in topics):
             return None
@@ -278,7 +295,7 @@ class DuckDBLogs:
         import hashlib
 
         files = []
-        for p in self._files + self._block_files:
+        for p in self._files + self._block_files + self._tx_files:
             h = hashlib.sha256(p.read_bytes()).hexdigest()
             files.append({"path": p.relative_to(self.data_dir).as_posix(), "sha256": h})
         return {"kind": "duckdb-logs", "chain": self.chain, "files": files}

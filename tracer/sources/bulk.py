@@ -907,10 +907,12 @@ class BulkSource:
         addresses: Collection[str],
         since: int | None = None,
         until: int | None = None,
+        after: FrontierRows | None = None,
     ) -> FrontierRows | None:
         """What :meth:`transfers` returns, as columns (:class:`FrontierRows`: a history per
         address, records built only when read), or None without an index (then call
-        :meth:`transfers`)."""
+        :meth:`transfers`). ``after``: the previous round's rows of the same trace (its
+        tainted outflows are found by chain rank)."""
         frontier = self._frontier(addresses)
         with self._lock:
             if self._index is None:
@@ -920,7 +922,7 @@ class BulkSource:
             found, ids = index.lookup(frontier)
             recs = self._in_window(index.rows(ids), since, until)
             make = (self.chain, self.source, self.native_decimals, self._amount_value)
-            return FrontierRows(index, recs, found, ids, make)
+            return FrontierRows(index, recs, found, ids, make, after)
 
     def _index_transfers(self, frontier, since, until, max_degree) -> list[Transfer]:
         index = self._index

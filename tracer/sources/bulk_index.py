@@ -53,7 +53,9 @@ from tracer.allocation import (
     SELF,
     SHARE_POLICIES,
     LedgerResult,
+    Segment,
     Taint,
+    has_swap,
     replay_shares,
     run_ledgers,
 )
@@ -72,6 +74,7 @@ _MAX_READ = 1 << 30
 # counting towards the process's resident memory
 _PREAD = getattr(os, "pread", None)
 _KIND_NAMES = np.array(["native", "token", "internal", "utxo"], dtype=object)
+_MISSING = object()
 _HEX_ADDRESS = r"0x[0-9a-f]{40}"
 _HEX_HASH = r"0x[0-9a-f]{64}"
 
@@ -754,18 +757,22 @@ class FrontierRows:
         found: list[str],
         ids: np.ndarray,
         make: tuple[str, str, int, Callable[[object, str], int]],
+        after: FrontierRows | None = None,
     ):
         self.index = index
         self.recs = recs
+        # transfer id -> chain rank of every outflow named so far in this trace (shared with
+        # the rounds ``after`` which this one comes): later rounds find the tainted inflows by it
+        self._known: dict[str, int] = after._known if after is not None else {}
         self._make = make  # chain, source, native decimals, amount parser
         self._hashes: list[str] | None = None
-        self._assets: list | None = None
-        self._times: list[int] | None = None
-        self._columns: tuple | None = None
-        self._tid_columns: tuple | None = None
+        self._asset_names: dict[int, str | None] = {}
+        self._trace_names: dict[int, str] = {}
         self._hash_raw: bytes | list[str] | None = None
         self._names: dict[int, str] = {}
         self._tid_rows: dict[str, list[int]] | None = None
+        self._contiguous: dict[str, np.ndarray] = {}
+        self._values: dict[str, list] = {}
         self._tx_index: tuple[list[int], list[int]] | None = None
         self._built: dict[int, Transfer] = {}
         self.amounts = index.amounts(recs, self.hash_list, make[3])
@@ -800,18 +807,30 @@ class FrontierRows:
         )
         order = np.lexsort((rows, owners))  # by address, then chain order
         owners, rows, dirs = owners[order], rows[order], dirs[order]
+        self._entries = (owners, rows, dirs)
         self._row_list = rows.tolist()
         self._dir_list = dirs.tolist()
         starts = np.searchsorted(owners, np.arange(len(ids) + 1)).tolist()
-        self._slices = dict(zip(found, zip(starts[:-1], starts[1:], strict=True), strict=True))
+        self._slices = {
+            a: (starts[i], starts[i + 1], i) for i, a in enumerate(found)
+        }  # address -> its entries, its position
+        self._segment_table: tuple | None = None
         # addresses with consecutive rows that may share a transaction (the first 8 bytes of the
         # hash match): checked for a swap on replay, by the whole hash
-        keys = self._tx_array()[rows]
+        keys = np.ascontiguousarray(self._tx_array())[rows]
         same = (owners[1:] == owners[:-1]) & (keys[1:] == keys[:-1])
         grouped = set(owners[1:][same].tolist())
         self._grouped = {a for i, a in enumerate(found) if i in grouped}
 
     # ------------------------------------------------------------------ columns
+
+    def column(self, name: str) -> np.ndarray:
+        """One field of the rows as a contiguous array (gathers from the 106-byte records
+        are ~10x slower), made once per round."""
+        array = self._contiguous.get(name)
+        if array is None:
+            array = self._contiguous[name] = np.ascontiguousarray(self.recs[name])
+        return array
 
     def hash_list(self) -> list[str]:
         if self._hashes is None:
@@ -823,16 +842,21 @@ class FrontierRows:
         h = self.recs["h"]
         return h[:, 0] if h.ndim == 2 else h
 
-    def asset_list(self) -> list:
-        if self._assets is None:
-            self._assets = self.index._assets(self.recs["asset"])
-        return self._assets
+    def asset_of(self, row: int) -> str | None:
+        """Row ``row``'s asset (token address or ``native``)."""
+        return self._asset_name(int(self.column("asset")[row]))
 
-    def time_list(self) -> list[int]:
-        if self._times is None:
-            ts = self.recs["ts"]
-            self._times = np.where(ts == TS_NULL, 0, ts).tolist()
-        return self._times
+    def _asset_name(self, asset_id: int) -> str | None:
+        name = self._asset_names.get(asset_id, _MISSING)
+        if name is _MISSING:
+            name = self._asset_names[asset_id] = self.index._assets(
+                np.array([asset_id], dtype=np.int64)
+            )[0]
+        return name
+
+    def time_of(self, row: int) -> int:
+        ts = int(self.column("ts")[row])
+        return 0 if ts == TS_NULL else ts
 
     def hash_of(self, row: int) -> str:
         """Row ``row``'s transaction hash as text (made per row: most rows never need it)."""
@@ -849,54 +873,54 @@ class FrontierRows:
         """An address id's text, made once per round."""
         text = self._names.get(address_id)
         if text is None:
-            text = self._names[address_id] = self.index.address_strings(
-                np.array([address_id], dtype=np.int64)
-            )[0]
+            index = self.index
+            if index._binary:
+                text = "0x" + index.addr[address_id : address_id + 1].tobytes().hex()
+            else:
+                text = index.addr[address_id].decode()
+            self._names[address_id] = text
         return text
 
-    def _record_columns(self) -> tuple:
-        """The cheap :class:`Transfer` fields of every row as lists, made once per round
-        (hashes and addresses are made per row, on demand)."""
-        if self._columns is None:
-            recs, index = self.recs, self.index
-            chain, source, native_decimals, _ = self._make
-            logi = recs["logi"]
-            log_index = logi.astype(object)
-            log_index[logi == LOG_NULL] = None
-            self._columns = (
-                chain,
-                self.asset_list(),
-                recs["frm"].tolist(),
-                recs["to"].tolist(),
-                self.amounts,
-                index._decimals(recs, native_decimals),
-                None,
-                log_index.tolist(),
-                recs["block"].tolist(),
-                self.time_list(),
-                recs["txi"].tolist(),
-                ((recs["flags"] & F_SUCCESS) != 0).tolist(),
-                source,
-                _KIND_NAMES[recs["kind"]].tolist(),
-                index._traces(recs["trace"]),
-            )
-        return self._columns
+    def _trace_name(self, trace_id: int) -> str | None:
+        if not trace_id:
+            return None
+        name = self._trace_names.get(trace_id)
+        if name is None:
+            name = self._trace_names[trace_id] = self.index._traces(
+                np.array([trace_id], dtype=np.int64)
+            )[0]
+        return name
+
+    def values(self, name: str) -> list:
+        """One field of the rows as a Python list, made once per round (reading a list is
+        several times cheaper than a numpy scalar)."""
+        values = self._values.get(name)
+        if values is None:
+            values = self._values[name] = self.column(name).tolist()
+        return values
 
     def tid_of(self, row: int) -> str:
         """Row ``row``'s ``Transfer.transfer_id``, without building the record."""
-        if self._tid_columns is None:
-            c = self._record_columns()
-            self._tid_columns = (c[7], c[13], c[14])
-        logs, kinds, traces = self._tid_columns
-        kind = kinds[row]
-        if kind == "token" or kind == "utxo":
-            return f"{self.hash_of(row)}:{logs[row]}"
-        if kind == "internal":
-            return f"{self.hash_of(row)}:trace:{traces[row] or ''}"
+        kind = self.values("kind")[row]
+        if kind == 1 or kind == 3:  # token, utxo
+            log = self.values("logi")[row]
+            return f"{self.hash_of(row)}:{None if log == LOG_NULL else log}"
+        if kind == 2:  # internal
+            return f"{self.hash_of(row)}:trace:{self._trace_name(int(self.column('trace')[row])) or ''}"
         return f"{self.hash_of(row)}:tx"
 
+    def remember(self, tid: str, row: int) -> None:
+        """Row ``row`` is named ``tid``: later rounds find it by its chain rank."""
+        self._known[tid] = self.values("rank")[row]
+
     def rows_of_transfer(self, tid: str) -> list[int]:
-        """Rows whose transfer id is ``tid`` (found by its transaction hash)."""
+        """Rows whose transfer id is ``tid``: by its chain rank when an earlier round named
+        it, else by its transaction hash."""
+        rank = self._known.get(tid)
+        if rank is not None:
+            ranks = self.values("rank")  # rows are in chain order: ranks ascend
+            i = bisect_left(ranks, rank)
+            return [i] if i < len(ranks) and ranks[i] == rank else []
         if self.recs["h"].ndim != 2:  # text hashes: every row's id, once per round
             if self._tid_rows is None:
                 self._tid_rows = {}
@@ -920,31 +944,39 @@ class FrontierRows:
     # ------------------------------------------------------------------ records
 
     def transfers_at(self, rows: Iterable[int]) -> list[Transfer]:
-        """The records of ``rows`` (each built once per round, then shared)."""
+        """The records of ``rows`` (each built once per round, then shared), a row at a time:
+        records are asked for address by address, a few at a time."""
         built = self._built
         missing = [r for r in rows if r not in built]
         if missing:
-            (ch, asset, frm, to, amount, dec, _, log, block, ts, txi, ok, src, kind, trace) = (
-                self._record_columns()
-            )
-            name, hash_of = self.address_of, self.hash_of
+            chain, source, native_decimals, _ = self._make
+            recs, amounts, dec = self.recs, self.amounts, self.index.asset_dec
+            name, hash_of, asset_name = self.address_of, self.hash_of, self._asset_name
             for r in missing:
+                (_, block, ts, txi, logi, _, _, frm, to, asset, trace, kind, flags, _) = recs[
+                    r
+                ].item()
+                if kind == 1:
+                    decimals = int(dec[asset])
+                    decimals = None if decimals < 0 else decimals
+                else:
+                    decimals = native_decimals
                 built[r] = Transfer(
-                    ch,
-                    asset[r],
-                    name(frm[r]),
-                    name(to[r]),
-                    amount[r],
-                    dec[r],
+                    chain,
+                    asset_name(asset),
+                    name(frm),
+                    name(to),
+                    amounts[r],
+                    decimals,
                     hash_of(r),
-                    log[r],
-                    block[r],
-                    ts[r],
-                    txi[r],
-                    ok[r],
-                    src,
-                    kind[r],
-                    trace[r],
+                    None if logi == LOG_NULL else logi,
+                    block,
+                    0 if ts == TS_NULL else ts,
+                    txi,
+                    bool(flags & F_SUCCESS),
+                    source,
+                    _KIND_NAMES[kind],
+                    self._trace_name(trace),
                 )
         return [built[r] for r in rows]
 
@@ -958,12 +990,58 @@ class FrontierRows:
 
     def receivers(self, rows: Iterable[int]) -> Iterator[str]:
         """The receiving address of each row, without building the records."""
-        column, name = self._record_columns()[3], self.address_of
-        return (name(column[r]) for r in rows)
+        column, name = self.column("to"), self.address_of
+        return (name(int(column[r])) for r in rows)
+
+    def _segments(self) -> tuple:
+        """Every address's rows grouped by asset (self-transfers left out), with the clean
+        balance before each row (:class:`~tracer.allocation.Segment`), for the whole round in
+        one pass."""
+        if self._segment_table is None:
+            owners, rows, dirs = self._entries
+            pos = np.flatnonzero(dirs != SELF)
+            asset = self.column("asset")
+            asset_ids = asset[rows[pos]]
+            order = pos[np.lexsort((pos, asset_ids, owners[pos]))]  # address, asset, chain
+            s_owner, s_rows = owners[order], rows[order]
+            s_asset = asset[s_rows]
+            n = len(order)
+            new = np.ones(n, dtype=bool)
+            new[1:] = (s_owner[1:] != s_owner[:-1]) | (s_asset[1:] != s_asset[:-1])
+            row_list, dir_list = s_rows.tolist(), dirs[order].tolist()
+            seg_start = np.flatnonzero(new)
+            seg_end = np.append(seg_start[1:], n)
+            clean = _clean_balances(self, s_rows, dirs[order] == IN, new, seg_start)
+            if clean is None:  # amounts too large for 64-bit sums: exact Python integers
+                clean = _clean_balances_exact(self.amounts, row_list, dir_list, new, seg_end)
+            before, finals = clean
+            seg_owner = s_owner[seg_start]
+            ids = np.arange(len(self._slices))
+            asset_name = self._asset_name
+            self._segment_table = (
+                row_list,
+                dir_list,
+                before,
+                seg_start.tolist(),
+                seg_end.tolist(),
+                [asset_name(a) for a in s_asset[seg_start].tolist()],
+                finals,
+                np.searchsorted(seg_owner, ids, "left").tolist(),
+                np.searchsorted(seg_owner, ids, "right").tolist(),
+            )
+        return self._segment_table
+
+    def segments_of(self, position: int) -> list[Segment]:
+        """The segments of the address at ``position`` (in the order the round found them)."""
+        rows, dirs, before, starts, ends, assets, finals, first, last = self._segments()
+        return [
+            Segment(assets[i], rows, dirs, before, starts[i], ends[i], finals[i])
+            for i in range(first[position], last[position])
+        ]
 
     def history(self, address: str) -> RowHistory:
-        start, stop = self._slices.get(address, (0, 0))
-        return RowHistory(self, address, start, stop, address in self._grouped)
+        start, stop, position = self._slices.get(address, (0, 0, -1))
+        return RowHistory(self, address, start, stop, position, address in self._grouped)
 
 
 class RowHistory(Sequence):
@@ -971,10 +1049,19 @@ class RowHistory(Sequence):
     like a list of :class:`Transfer` (built on first read); :meth:`replay` runs the ledgers
     over the columns when the rule allows it."""
 
-    def __init__(self, frontier: FrontierRows, address: str, start: int, stop: int, grouped: bool):
+    def __init__(
+        self,
+        frontier: FrontierRows,
+        address: str,
+        start: int,
+        stop: int,
+        position: int,
+        grouped: bool,
+    ):
         self.frontier = frontier
         self.address = address
         self._start, self._stop = start, stop
+        self._position = position
         self._grouped = grouped
         self._list: list[Transfer] | None = None
         self._row_of: dict[str, int] = {}  # transfer id -> row, for ids handed out by replay
@@ -1030,10 +1117,20 @@ class RowHistory(Sequence):
     ) -> LedgerResult:
         """:func:`run_ledgers` on this history: over the columns for a non-seed address under
         a share rule (:func:`replay_shares`), else over the records."""
-        if not seed and policy in SHARE_POLICIES:
-            fr = self.frontier
-            rows = self.rows()
-            dirs = fr._dir_list[self._start : self._stop]
+        fr = self.frontier
+        if (
+            not seed
+            and policy in SHARE_POLICIES
+            and not (
+                self._grouped
+                and has_swap(
+                    self.rows(),
+                    fr._dir_list[self._start : self._stop],
+                    _ByRow(fr.asset_of),
+                    _ByRow(fr.hash_of),
+                )
+            )
+        ):
             taints = {}  # only this history's inflow rows are looked up
             for tid, taint in tainted_in.items():
                 for r in fr.rows_of_transfer(tid):
@@ -1043,22 +1140,13 @@ class RowHistory(Sequence):
             def tid_of(row: int) -> str:  # an outflow's id: its record may be asked for
                 tid = fr.tid_of(row)
                 row_of[tid] = row
+                fr.remember(tid, row)
                 return tid
 
-            result = replay_shares(
-                rows,
-                dirs,
-                fr.asset_list(),
-                fr.amounts,
-                fr.time_list(),
-                taints,
-                tid_of,
-                policy,
-                txs=_ByRow(fr.hash_of) if self._grouped else None,
-                hop=hop,
+            segments = fr.segments_of(self._position) if self._position >= 0 else []
+            return replay_shares(
+                segments, fr.amounts, _ByRow(fr.time_of), taints, tid_of, policy, hop=hop
             )
-            if result is not None:
-                return result
         return run_ledgers(
             self.address,
             self._transfers(),
@@ -1072,6 +1160,8 @@ class RowHistory(Sequence):
     def transfers_by_id(self, tids: Iterable[str]) -> dict[str, Transfer]:
         """The records of this history with these transfer ids."""
         wanted = set(tids)
+        if not wanted:
+            return {}
         known = [(t, self._row_of[t]) for t in sorted(wanted) if t in self._row_of]
         records = self.frontier.transfers_at([r for _, r in known])
         out = {t: rec for (t, _), rec in zip(known, records, strict=True)}
@@ -1080,6 +1170,58 @@ class RowHistory(Sequence):
                 if rec.transfer_id in wanted:
                     out.setdefault(rec.transfer_id, rec)
         return out
+
+
+def _clean_balances(frontier, rows, incoming, new, seg_start) -> tuple[list, list] | None:
+    """Per segment (``new`` marks each first row): the running balance before each row and
+    after the last, floored at zero, as :func:`_clean_balances_exact` computes it, in 64-bit
+    numpy; None when the amounts are too large for that. The floor is the reflected sum:
+    balance_k = S_k - min(0, min_{j<=k} S_j) over the segment's prefix sums S."""
+    n = len(rows)
+    if not n:
+        return [], []
+    if frontier.column("hi")[rows].any() or (frontier.column("flags")[rows] & F_OVERFLOW).any():
+        return None
+    amount = frontier.column("lo")[rows]
+    if int(amount.max()) >= 1 << 62:
+        return None
+    amount = amount.astype(np.int64)
+    seg_id = np.cumsum(new) - 1
+    bound = np.add.reduceat(amount, seg_start)  # |S| within a segment is at most this
+    big = 2 * int(bound.max()) + 1
+    if int(bound.sum()) >= 1 << 62 or len(seg_start) * big >= 1 << 62:
+        return None
+    delta = np.where(incoming, amount, -amount)
+    total = np.cumsum(delta)
+    prefix = total - (total[seg_start] - delta[seg_start])[seg_id]  # S_k, per segment
+    # a running minimum that restarts per segment: shift each segment far below the last
+    shift = seg_id * big
+    low = np.minimum(np.minimum.accumulate(prefix - shift) + shift, 0)
+    after = prefix - low
+    before = np.zeros(n, dtype=np.int64)
+    before[1:] = after[:-1]
+    before[new] = 0
+    seg_end = np.append(seg_start[1:], n)
+    return before.tolist(), after[seg_end - 1].tolist()
+
+
+def _clean_balances_exact(amounts, rows, dirs, new, seg_end) -> tuple[list, list]:
+    """:func:`_clean_balances` with Python integers, row by row (any amount)."""
+    before: list[int] = []
+    b = 0
+    for first, r, d in zip(new.tolist(), rows, dirs, strict=True):
+        if first:
+            b = 0
+        before.append(b)
+        b = b + amounts[r] if d == IN else b - amounts[r]
+        if b < 0:
+            b = 0
+    finals = []
+    for e in seg_end.tolist():
+        r, b = rows[e - 1], before[e - 1]
+        b = b + amounts[r] if dirs[e - 1] == IN else b - amounts[r]
+        finals.append(b if b > 0 else 0)
+    return before, finals
 
 
 class _ByRow:

@@ -37,28 +37,26 @@ import json
 import os
 import re
 from collections import Counter
-from collections.abc import Collection
 
-from tracer.chains import UnknownChain, get_chain
 from tracer.records import Transfer
 from tracer.sources.base import SourceError
 from tracer.sources.evm_logs import decode_transfer_log
 from tracer.sources.http import (
     Fail,
     HttpClient,
+    LiveSource,
     ResponseStore,
     Retry,
     Secrets,
-    chain_id_option,
     one_line,
     parse_endpoint,
     retry_after,
+    source_options,
     strip_secrets,
 )
 
 DEFAULT_URL = "https://api.etherscan.io/v2/api"
 ACTIONS = ("txlist", "txlistinternal", "tokentx")
-_ADDRESS = re.compile(r"^0x[0-9a-f]{40}$")
 _RATE = re.compile(
     r"rate limit|max calls|too many|please try again|busy|query timeout|timeout occured|"
     r"unexpected error|temporarily",
@@ -83,7 +81,7 @@ def _num(value, default: int = 0) -> int:
         return default
 
 
-class EtherscanSource:
+class EtherscanSource(LiveSource):
     """Transfers from an Etherscan-compatible v2 API, one request per address and action."""
 
     name = "etherscan"
@@ -105,19 +103,9 @@ class EtherscanSource:
         backoff: float = 1.0,
         node_chain_id: int | None = None,
     ):
-        try:
-            info = get_chain(chain)
-        except UnknownChain as error:
-            raise SourceError(str(error)) from None
-        if info.kind != "evm" or info.chain_id is None:
-            raise SourceError(f"--source etherscan reads EVM chains; {chain!r} is not one")
+        self._evm_chain("etherscan", chain, node_chain_id)  # node id: the ``chainid`` to ask for
         if not isinstance(page_size, int) or not 1 <= page_size <= window:
             raise SourceError(f"page_size must be between 1 and {window}")
-        self.chain = info.name
-        self.chain_id = info.chain_id
-        # the ``chainid`` to ask for: the chain's own, or a test chain's (``--node-chain-id``)
-        self.node_chain_id = chain_id_option(node_chain_id, self.chain_id)
-        self.native_decimals = info.native_decimals
         endpoint = parse_endpoint(api_url or DEFAULT_URL, "--api-url")
         self.endpoint = endpoint.public
         self.source = f"etherscan:{endpoint.host}"
@@ -225,43 +213,6 @@ class EtherscanSource:
 
     # ------------------------------------------------------------------ public API
 
-    def _frontier(self, addresses: Collection[str]) -> list[str]:
-        if isinstance(addresses, str):
-            addresses = [addresses]
-        out = set()
-        for a in addresses:
-            text = (a or "").strip().lower()
-            if text:
-                if not _ADDRESS.match(text):
-                    raise SourceError(f"not an EVM address: {text[:50]!r}")
-                out.add(text)
-        return sorted(out)
-
-    def transfers(
-        self,
-        addresses: Collection[str],
-        since: int | None = None,
-        until: int | None = None,
-    ) -> list[Transfer]:
-        frontier = self._frontier(addresses)
-        histories = self._histories(frontier, since, until)
-        keyed = {}
-        for a in frontier:
-            for t in histories[a]:
-                keyed[t.transfer_id] = t
-        return sorted(keyed.values(), key=lambda t: (t.position, t.transfer_id))
-
-    def degrees(
-        self, addresses: Collection[str], since: int | None = None, until: int | None = None
-    ) -> dict[str, int]:
-        """Transfers per address (the histories are fetched once; :meth:`transfers` reuses them)."""
-        frontier = self._frontier(addresses)
-        histories = self._histories(frontier, since, until)
-        return {a: len(histories[a]) for a in frontier}
-
-    def token_symbols(self) -> dict[str, tuple[str, int | None]]:
-        return {a: v for a, v in sorted(self._tokens.items()) if v[0]}
-
     def stats(self) -> dict:
         return {
             "http_requests": self.http.sent,
@@ -275,10 +226,7 @@ class EtherscanSource:
             "source": self.source,
             "kind": self.name,
             "chain": self.chain,
-            "chain_id": self.chain_id,
-            **(
-                {"node_chain_id": self.node_chain_id} if self.node_chain_id != self.chain_id else {}
-            ),
+            **self._chain_ids(),
             "endpoint": self.endpoint,
             "api_key": "set" if self._key else "none",
             "blocks": {"from": self.from_block, "to": self.to_block},
@@ -290,15 +238,6 @@ class EtherscanSource:
             "store": self.store.summary(),
             "warnings": list(self.warnings),
         }
-
-    def close(self) -> None:
-        self.http.session.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __repr__(self) -> str:
         return f"EtherscanSource({self.endpoint!r}, chain={self.chain!r})"
@@ -555,10 +494,7 @@ def factory(chain: str, api_url=None, cache=None, rps=None, data=None, rpc_url=N
         "backoff",
         "node_chain_id",
     }
-    unknown = sorted(set(options) - allowed)
-    if unknown:
-        raise SourceError(f"--source etherscan does not take {', '.join(unknown)}")
-    options = {k: v for k, v in options.items() if v is not None}
+    options = source_options("etherscan", options, allowed)
     return EtherscanSource(chain, api_url=api_url, cache=cache, rps=rps, **options)
 
 

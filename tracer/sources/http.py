@@ -44,10 +44,15 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tracer.sources.base import SourceError
+
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
+    from tracer.records import Transfer
 
 STORE_VERSION = 1
 
@@ -830,12 +835,112 @@ def is_loopback(url: str) -> bool:
         return False
 
 
+_EVM_ADDRESS = re.compile(r"^0x[0-9a-f]{40}$")
+
+
+class LiveSource:
+    """The frontier surface every live source shares (JSON-RPC, Etherscan, TronGrid).
+
+    A subclass fetches per-address histories in :meth:`_histories` (``{address: [Transfer]}``,
+    each request through its :class:`HttpClient` ``self.http``), keeps token metadata in
+    ``self._tokens`` and, for non-EVM chains, validates addresses in :meth:`_address`. This
+    class turns that into :meth:`transfers` / :meth:`degrees` for a whole frontier (each
+    transfer once, in chain order) and closes the HTTP session.
+    """
+
+    http: HttpClient
+    _tokens: dict[str, tuple[str, int | None]]
+
+    def _evm_chain(self, kind: str, chain: str, node_chain_id: object = None) -> None:
+        """Set ``chain``, ``chain_id``, ``node_chain_id`` (the id the provider knows the chain
+        by, ``--node-chain-id``) and ``native_decimals`` of an EVM chain; else SourceError."""
+        from tracer.chains import UnknownChain, get_chain
+
+        try:
+            info = get_chain(chain)
+        except UnknownChain as error:
+            raise SourceError(str(error)) from None
+        if info.kind != "evm" or info.chain_id is None:
+            raise SourceError(f"--source {kind} reads EVM chains; {chain!r} is not one")
+        self.chain = info.name
+        self.chain_id = info.chain_id
+        self.node_chain_id = chain_id_option(node_chain_id, info.chain_id)
+        self.native_decimals = info.native_decimals
+
+    def _chain_ids(self) -> dict:
+        """The fingerprint's chain id, with the node's own where it differs."""
+        ids = {"chain_id": self.chain_id}
+        if self.node_chain_id != self.chain_id:
+            ids["node_chain_id"] = self.node_chain_id
+        return ids
+
+    def _address(self, text: str) -> str:
+        """A frontier address in the source's canonical form (EVM: lower-case hex)."""
+        address = str(text).strip().lower()
+        if not _EVM_ADDRESS.match(address):
+            raise SourceError(f"not an EVM address: {address[:50]!r}")
+        return address
+
+    def _frontier(self, addresses: Collection[str] | str) -> list[str]:
+        if isinstance(addresses, str):
+            addresses = [addresses]
+        return sorted({self._address(a) for a in addresses if a and str(a).strip()})
+
+    def _histories(
+        self, frontier: list[str], since: int | None, until: int | None
+    ) -> dict[str, list[Transfer]]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def transfers(
+        self,
+        addresses: Collection[str],
+        since: int | None = None,
+        until: int | None = None,
+    ) -> list[Transfer]:
+        """Every transfer touching ``addresses`` in the range and [since, until], in chain order,
+        each transfer once (failed ones included, ``success=False``)."""
+        frontier = self._frontier(addresses)
+        histories = self._histories(frontier, since, until)
+        keyed = {t.transfer_id: t for a in frontier for t in histories[a]}
+        return sorted(keyed.values(), key=lambda t: (t.position, t.transfer_id))
+
+    def degrees(
+        self, addresses: Collection[str], since: int | None = None, until: int | None = None
+    ) -> dict[str, int]:
+        """Transfers per address (the histories are fetched once; :meth:`transfers` reuses
+        them: a live API has no cheap count)."""
+        frontier = self._frontier(addresses)
+        histories = self._histories(frontier, since, until)
+        return {a: len(histories[a]) for a in frontier}
+
+    def token_symbols(self) -> dict[str, tuple[str, int | None]]:
+        return {a: v for a, v in sorted(self._tokens.items()) if v[0]}
+
+    def close(self) -> None:
+        self.http.session.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def source_options(kind: str, options: Mapping[str, Any], allowed: Iterable[str]) -> dict:
+    """The options of ``--source kind`` that were given; a name it does not take is an error."""
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise SourceError(f"--source {kind} does not take {', '.join(unknown)}")
+    return {k: v for k, v in options.items() if v is not None}
+
+
 __all__ = [
     "Endpoint",
     "Fail",
     "Fetched",
     "HttpClient",
     "JsonRpcClient",
+    "LiveSource",
     "RateBudget",
     "ResponseStore",
     "Retry",
@@ -848,5 +953,6 @@ __all__ = [
     "one_line",
     "parse_endpoint",
     "retry_after",
+    "source_options",
     "strip_secrets",
 ]

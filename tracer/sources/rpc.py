@@ -62,20 +62,21 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from tracer.chains import CHAINS, UnknownChain, get_chain
+from tracer.chains import CHAINS
 from tracer.records import Transfer
 from tracer.sources.base import SourceError
 from tracer.sources.evm_logs import TRANSFER_TOPIC, transfer_from_rpc_log
 from tracer.sources.http import (
     JsonRpcClient,
+    LiveSource,
     ResponseStore,
     RpcError,
-    chain_id_option,
     one_line,
     parse_endpoint,
+    source_options,
 )
 
 _ADDRESS = re.compile(r"^0x[0-9a-f]{40}$")
@@ -289,7 +290,7 @@ class _Scan:
     extra: dict = field(default_factory=dict)
 
 
-class RpcSource:
+class RpcSource(LiveSource):
     """Transfers from an EVM JSON-RPC endpoint, for a whole frontier per request batch."""
 
     name = "rpc"
@@ -313,22 +314,12 @@ class RpcSource:
         trace_page: int = 10_000,
         node_chain_id: int | None = None,
     ):
-        try:
-            info = get_chain(chain)
-        except UnknownChain as error:
-            raise SourceError(str(error)) from None
-        if info.kind != "evm" or info.chain_id is None:
-            raise SourceError(f"--source rpc reads EVM chains; {chain!r} is not one")
+        self._evm_chain("rpc", chain, node_chain_id)
         if traces not in ("auto", "trace_filter", "trace_block", "none"):
             raise SourceError(f"traces={traces!r}: choose auto, trace_filter, trace_block or none")
         for label, value in (("chunk_size", chunk_size), ("batch_size", batch_size)):
             if not isinstance(value, int) or value < 1:
                 raise SourceError(f"{label} must be a positive integer")
-        self.chain = info.name
-        self.chain_id = info.chain_id
-        # a local or test node of this chain reporting another id (anvil: 31337)
-        self.node_chain_id = chain_id_option(node_chain_id, self.chain_id)
-        self.native_decimals = info.native_decimals
         endpoint = parse_endpoint(rpc_url, "--rpc-url")
         self.endpoint = endpoint.public
         self.source = f"rpc:{endpoint.host}"
@@ -345,6 +336,7 @@ class RpcSource:
             backoff=backoff,
             batch_size=batch_size,
         )
+        self.http = self.client.http
         self.chunk_size = chunk_size
         self.scan_limit = int(scan_limit)
         self.trace_page = int(trace_page) if trace_page else 0
@@ -508,45 +500,6 @@ class RpcSource:
 
     # ------------------------------------------------------------------ public API
 
-    def _frontier(self, addresses: Collection[str]) -> list[str]:
-        if isinstance(addresses, str):
-            addresses = [addresses]
-        out = set()
-        for a in addresses:
-            text = (a or "").strip().lower()
-            if text:
-                if not _ADDRESS.match(text):
-                    raise SourceError(f"not an EVM address: {text[:50]!r}")
-                out.add(text)
-        return sorted(out)
-
-    def transfers(
-        self,
-        addresses: Collection[str],
-        since: int | None = None,
-        until: int | None = None,
-    ) -> list[Transfer]:
-        """Every transfer touching ``addresses`` in the block range and [since, until]."""
-        frontier = self._frontier(addresses)
-        histories = self._histories(frontier, since, until)
-        keyed = {}
-        for a in frontier:
-            for t in histories[a]:
-                keyed[t.transfer_id] = t
-        return sorted(keyed.values(), key=lambda t: (t.position, t.transfer_id))
-
-    def degrees(
-        self, addresses: Collection[str], since: int | None = None, until: int | None = None
-    ) -> dict[str, int]:
-        """Transfers per address. JSON-RPC has no cheap count: this fetches the histories once
-        and :meth:`transfers` reuses them (no second round of requests)."""
-        frontier = self._frontier(addresses)
-        histories = self._histories(frontier, since, until)
-        return {a: len(histories[a]) for a in frontier}
-
-    def token_symbols(self) -> dict[str, tuple[str, int | None]]:
-        return {a: v for a, v in sorted(self._tokens.items()) if v[0]}
-
     def stats(self) -> dict:
         """Request counters of this run (not in the fingerprint: they differ on a re-run)."""
         return {
@@ -569,10 +522,7 @@ class RpcSource:
             "source": self.source,
             "kind": self.name,
             "chain": self.chain,
-            "chain_id": self.chain_id,
-            **(
-                {"node_chain_id": self.node_chain_id} if self.node_chain_id != self.chain_id else {}
-            ),
+            **self._chain_ids(),
             "endpoint": self.endpoint,
             "client_version": self.client_version,
             "blocks": {"from": self.from_block, "to": self.to_block},
@@ -581,15 +531,6 @@ class RpcSource:
             "store": self.store.summary(),
             "warnings": list(self.warnings),
         }
-
-    def close(self) -> None:
-        self.client.http.session.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __repr__(self) -> str:
         return f"RpcSource({self.endpoint!r}, chain={self.chain!r}, traces={self.traces})"
@@ -1058,12 +999,9 @@ def factory(chain: str, rpc_url=None, cache=None, rps=None, data=None, api_url=N
         "trace_page",
         "node_chain_id",
     }
-    unknown = sorted(set(options) - allowed)
-    if unknown:
-        raise SourceError(f"--source rpc does not take {', '.join(unknown)}")
+    options = source_options("rpc", options, allowed)
     if not rpc_url:
         raise SourceError("--rpc-url URL is required with --source rpc")
-    options = {k: v for k, v in options.items() if v is not None}
     return RpcSource(rpc_url, chain, cache=cache, rps=rps, **options)
 
 

@@ -61,6 +61,7 @@ from tracer.sources.base import SourceError
 from tracer.sources.http import (
     Fail,
     HttpClient,
+    LiveSource,
     ResponseStore,
     Retry,
     Secrets,
@@ -68,6 +69,7 @@ from tracer.sources.http import (
     one_line,
     parse_endpoint,
     retry_after,
+    source_options,
     strip_secrets,
 )
 from tracer.tron import CHAIN, AddressBook, tx_id
@@ -130,7 +132,7 @@ class _TokenRow:
         return (self.token, self.sender, self.receiver, self.value)
 
 
-class TronGridSource:
+class TronGridSource(LiveSource):
     """Transfers of Tron addresses from a TronGrid-compatible v1 API."""
 
     name = "trongrid"
@@ -326,11 +328,6 @@ class TronGridSource:
 
     # ------------------------------------------------------------------ public API
 
-    def _frontier(self, addresses: Collection[str]) -> list[str]:
-        if isinstance(addresses, str):
-            addresses = [addresses]
-        return sorted({self._address(a) for a in addresses if a and str(a).strip()})
-
     def _window(self, since, until) -> dict:
         top = self.max_ts if until is None else min(self.max_ts, int(until) * 1000 + 999)
         params = {
@@ -344,19 +341,10 @@ class TronGridSource:
             params["min_timestamp"] = int(since) * 1000
         return params
 
-    def transfers(
-        self,
-        addresses: Collection[str],
-        since: int | None = None,
-        until: int | None = None,
-    ) -> list[Transfer]:
-        """Every TRX and TRC-20 transfer touching ``addresses`` in [since, until], failed TRX
-        transfers included (``success=False``), in chain order, each transfer once."""
-        keyed: dict[str, Transfer] = {}
-        for address in self._frontier(addresses):
-            for t in self._history(address, since, until):
-                keyed[t.transfer_id] = t
-        return sorted(keyed.values(), key=lambda t: (t.position, t.transfer_id))
+    def _histories(self, frontier: list[str], since, until) -> dict[str, list[Transfer]]:
+        """Every TRX and TRC-20 transfer of each address in [since, until], failed TRX transfers
+        included (``success=False``), in chain order (for :meth:`LiveSource.transfers`)."""
+        return {address: self._history(address, since, until) for address in frontier}
 
     def degrees(
         self, addresses: Collection[str], since: int | None = None, until: int | None = None
@@ -436,9 +424,6 @@ class TronGridSource:
                         tokens[canon] = _int(value)
         return {"address": who, "balance": _int(data.get("balance"), 0), "trc20": tokens}
 
-    def token_symbols(self) -> dict[str, tuple[str, int | None]]:
-        return {a: v for a, v in sorted(self._tokens.items()) if v[0]}
-
     def stats(self) -> dict:
         return {
             "http_requests": self.http.sent,
@@ -465,15 +450,6 @@ class TronGridSource:
             "store": self.store.summary(),
             "warnings": list(self.warnings),
         }
-
-    def close(self) -> None:
-        self.http.session.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __repr__(self) -> str:
         return f"TronGridSource({self.endpoint!r})"
@@ -728,10 +704,7 @@ def factory(chain: str, api_url=None, cache=None, rps=None, data=None, rpc_url=N
         "backoff",
         "max_backoff",
     }
-    unknown = sorted(set(options) - allowed)
-    if unknown:
-        raise SourceError(f"--source trongrid does not take {', '.join(unknown)}")
-    options = {k: v for k, v in options.items() if v is not None}
+    options = source_options("trongrid", options, allowed)
     return TronGridSource(chain, api_url=api_url, cache=cache, rps=rps, **options)
 
 
