@@ -641,3 +641,28 @@ def test_thorchain_hop_continues_on_bitcoin(tmp_path):
     assert flags[("bitcoin", btc_exchange, "exchange")] == 39_990_000
     assert [leg["chain"] for leg in r.manifest["crosschain"]["legs"]] == ["ethereum", "bitcoin"]
     assert "bitcoin" in r.manifest
+
+
+def test_bridge_csvs_guard_untrusted_text(tmp_path):
+    """Stop details can quote untrusted data (a memo a decoder rejected): CSV-injection safe."""
+    from tracer.bridges.base import BridgeStop
+    from tracer.crosschain import CrossChain, write_bridge_csvs
+
+    stop = BridgeStop(
+        "ethereum",
+        A["cbridge"],
+        "0x" + "ab" * 32,
+        "0xab:1",
+        "usdt",
+        5,
+        5,
+        "undecoded",
+        "cbridge",
+        None,
+        '=HYPERLINK("http://evil")\nsecond line',
+    )
+    paths = write_bridge_csvs(CrossChain(stops=[stop]), tmp_path)
+    with paths["bridge_stops"].open() as f:
+        (row,) = list(csv.DictReader(f))
+    assert not row["detail"].startswith("=") and "\n" not in row["detail"]
+    assert paths["bridges"].read_text().splitlines() == [",".join(BRIDGE_COLUMNS)]

@@ -225,16 +225,21 @@ def test_text_mode_index_takes_the_same_path(tmp_path):
 
 
 @pytest.mark.parametrize("policy", ["haircut", "poison"])
-def test_columnar_trace_with_a_window_and_huge_amounts(tmp_path, policy):
-    """Amounts past 2^64 and 2^128 (the clean balances fall back to Python integers), several
-    transfers in one transaction, a failed and a zero-value row, and ``until``."""
+@pytest.mark.parametrize("huge", [True, False])
+def test_columnar_trace_with_a_window_and_huge_amounts(tmp_path, policy, huge):
+    """Amounts past 2^64 and 2^128 (the clean balances fall back to Python integers) or up to
+    2^44 (64-bit sums), several transfers in one transaction, zero-value
+    rows, and ``until``."""
     rng = random.Random(3)
     people = ["0x" + f"{i:02x}" * 20 for i in range(0x30, 0x3C)]
     token = "0x" + "dac17f958d2ee523a2206206994597c13d831ec7"[:40]
     lines = ["token_address,from_address,to_address,value,transaction_hash,log_index,block_number"]
     for i in range(400):
         sender, receiver = rng.sample(people, 2)
-        value = rng.choice((0, rng.randint(1, 10**9), rng.randint(2**64, 2**70), 2**200 + i))
+        if huge:
+            value = rng.choice((0, rng.randint(1, 10**9), rng.randint(2**64, 2**70), 2**200 + i))
+        else:
+            value = rng.choice((0, 1, rng.randint(1, 10**9), rng.randint(2**42, 2**44)))
         tx = f"0x{i // 2:064x}"  # two transfers per transaction
         lines.append(f"{token},{sender},{receiver},{value},{tx},{i % 2},{100 + i // 4}")
     folder = tmp_path / "huge"

@@ -25,11 +25,17 @@ from servers.chain import (
 from servers.rpc_proxy import RpcProxy
 
 import tracer
+from tracer.records import Transfer
 from tracer.sandbox.node import find_anvil, start_anvil
 from tracer.sources import open_source
 from tracer.sources.base import SourceError
 from tracer.sources.evm_logs import TRANSFER_TOPIC, transfer_from_rpc_log
-from tracer.sources.rpc import RpcSource, decode_transfer_logs, next_window
+from tracer.sources.rpc import (
+    RpcSource,
+    decode_transfer_logs,
+    decode_transfer_records,
+    next_window,
+)
 
 OUTPUTS = (
     "graph.graphml",
@@ -474,12 +480,43 @@ def test_batch_decoder_equals_the_one_log_decoder():
 
     logs = [canonical(i) for i in range(300)] + [odd(i) for i in range(300)]
     logs += [None, [], {"topics": None}, {}]
+    # values int(x, 16) reads differently with and without the prefix, and odd hash prefixes
+    edges = {
+        "data": ["0x_" + "1" * 63, "0x" + "1" * 62 + "  ", "0x0x" + "1" * 62, "0X" + "1" * 64],
+        "transactionHash": ["0X" + "Ab" * 32, "ab" * 33, "0x", "x0" + "ab" * 32, 7],
+    }
+    for key, values in edges.items():
+        for n, value in enumerate(values):
+            logs.append({**canonical(600 + n), key: value})
     rng.shuffle(logs)
     expected = _reference(logs)
     assert 300 < len(expected) < 600
     assert decode_transfer_logs(logs) == expected
     canonical_only = [canonical(i) for i in range(200)]
     assert decode_transfer_logs(canonical_only) == _reference(canonical_only)
+
+    # the record path (what the source builds): the same records as the one-log decoder, every
+    # slot set, and the logs without a block time handed back for the caller to fill
+    for batch in (logs, canonical_only):
+        untimed: list = []
+        records = decode_transfer_records(batch, chain="avalanche", source="rpc:x", untimed=untimed)
+        reference = []
+        for log in batch:
+            r = (
+                transfer_from_rpc_log(log, chain="avalanche", source="rpc:x")
+                if isinstance(log, dict)
+                else None
+            )
+            if r is not None:
+                reference.append(r)
+        assert records == reference
+        assert [r.timestamp for r in records] == [r.timestamp for r in reference]
+        for r in records:
+            assert all(hasattr(r, slot) for slot in Transfer.__slots__)
+            assert repr(r) == repr(r) and r.transfer_id == f"{r.tx_hash}:{r.log_index}"
+        missing = {(r[4], r[5]) for r in _reference(batch) if r[8] is None}
+        assert {(r.tx_hash, r.log_index) for r in untimed} == missing
+        assert len(untimed) == len(missing) and all(r.timestamp == 0 for r in untimed)
 
 
 def test_next_window_follows_the_provider():

@@ -7,7 +7,7 @@ requests, whatever its size:
 * **Tokens.** ``eth_getLogs`` with topic0 = ``Transfer`` and the frontier as an OR-list of topics,
   chunked (``chunk_size`` addresses per query), two queries per chunk: the frontier as topic 1
   (sender) and as topic 2 (receiver). All queries of a step go out in one JSON-RPC batch. Logs
-  are decoded by slicing, never by ABI decoding: :func:`decode_transfer_logs`, a batch fast
+  are decoded by slicing, never by ABI decoding: :func:`decode_transfer_records`, a batch fast
   path that gives exactly what :func:`tracer.sources.evm_logs.transfer_from_rpc_log` gives.
 * **Provider limits.** Each query walks the block range with its own window. A range or result
   limit error (Alchemy, Infura -32005, QuickNode 413/-32614, Ankr, geth, reth, Erigon, …; see
@@ -64,6 +64,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from tracer.chains import CHAINS
 from tracer.records import Transfer
@@ -119,42 +120,57 @@ def _chunks(items: list, size: int) -> Iterable[list]:
 
 
 _WORD = re.compile(r"0x[0-9a-fA-F]{64}").fullmatch
+_LOG_FIELDS = itemgetter(
+    "topics", "address", "data", "transactionHash", "logIndex", "blockNumber", "transactionIndex"
+)
 
 
-def decode_transfer_logs(logs: Iterable) -> list[tuple]:
-    """The fungible ERC-20 ``Transfer`` logs of an ``eth_getLogs`` reply, decoded in one pass.
+def decode_transfer_records(
+    logs: Iterable,
+    *,
+    chain: str = "ethereum",
+    source: str = "rpc",
+    untimed: list | None = None,
+) -> list[Transfer]:
+    """The fungible ERC-20 ``Transfer`` logs of an ``eth_getLogs`` reply as :class:`Transfer` records.
 
-    One tuple per log, in input order: ``(token, from, to, value, tx_hash, log_index, block,
-    tx_index, block_timestamp or None)``. The result is exactly what
+    One record per log, in input order, exactly what
     :func:`tracer.sources.evm_logs.transfer_from_rpc_log` gives log by log (same rejections:
-    ERC-721, malformed, ``removed``); a test holds them together.
+    ERC-721, malformed, ``removed``; a test holds them together), with ``decimals`` None. The
+    block time is the log's ``blockTimestamp``; records of logs without one get 0 and are also
+    appended to ``untimed``, for the caller to fill from block headers.
 
-    Logs in canonical JSON-RPC form (hex strings, as nodes send them) take a fast path: plain
-    slicing and ``int(x, 16)``, with per-batch caches of decoded topics, addresses and quantities
-    (in a frontier query one side of every log is a frontier address, and block numbers and
-    log indexes repeat), so a topic is validated once per batch, not once per log. Anything
-    else (bytes, upper-case prefixes, missing fields, ...) fails a check of the fast path
-    (a bytes value never equals a ``str`` prefix; ints are not sliceable) and goes through
-    ``transfer_from_rpc_log``.
+    This is the RPC source's hot path, so it is written for speed. Logs in canonical JSON-RPC
+    form (hex strings, as nodes send them) are sliced and parsed with ``int(x, 16)``, with
+    per-batch caches of decoded topics, addresses and quantities (in a frontier query one side
+    of every log is a frontier address, and block numbers and log indexes repeat): a topic is
+    validated once per batch, not once per log. Records are built in the loop by setting their
+    slots on ``object.__new__(Transfer)``, which costs about half of the dataclass ``__init__``
+    call (measured: bench/bench_decode.py). Anything else (bytes, upper-case prefixes, missing
+    fields, ...) fails a check of the fast path (a bytes value never equals a ``str``; ints are
+    not sliceable) and goes through ``transfer_from_rpc_log``.
     """
-    out: list[tuple] = []
+    out: list[Transfer] = []
     append = out.append
+    later = (untimed if untimed is not None else []).append
     words: dict = {}  # topic -> address
     word_of = words.get
     contracts: dict = {}  # emitting address as given -> lower case
     contract_of = contracts.get
     nums: dict = {}
     num_of = nums.get
+    fields = _LOG_FIELDS
     topic0 = TRANSFER_TOPIC
     is_word = _WORD
+    new, record_type = object.__new__, Transfer
     for log in logs:
         try:
             if log.get("removed") is True:
                 continue
-            topics = log["topics"]
-            if len(topics) != 3 or topics[0] != topic0:
+            topics, token, data, tx, x_log, x_block, x_tx = fields(log)
+            t0, t1, t2 = topics
+            if t0 != topic0:
                 raise ValueError
-            t1, t2 = topics[1], topics[2]
             sender = word_of(t1)
             if sender is None:
                 if is_word(t1) is None:
@@ -165,65 +181,98 @@ def decode_transfer_logs(logs: Iterable) -> list[tuple]:
                 if is_word(t2) is None:
                     raise ValueError
                 receiver = words[t2] = "0x" + t2[26:].lower()
-            token = log["address"]
             token_l = contract_of(token)
             if token_l is None:
                 if len(token) != 42 or token[:2] != "0x":
                     raise ValueError
                 token_l = contracts[token] = token.lower()
-            data = log["data"]
-            if len(data) != 66 or data[:2] != "0x":
+            # "0x" + 64 digits. int() takes the prefix itself: an "x" at index 1 can only be
+            # the prefix's, and a leading "_" (which int(data[2:], 16) would refuse) is excluded
+            if len(data) != 66 or data[1] != "x" or data[2] == "_":
                 raise ValueError
-            value = int(data[2:], 16)
-            tx = log["transactionHash"]
-            if tx[:2] != "0x":
+            value = int(data, 16)
+            tx = tx.lower()
+            if tx[1] != "x" or tx[0] != "0":
                 raise ValueError
-            x = log["logIndex"]
-            log_index = num_of(x)
+            log_index = num_of(x_log)
             if log_index is None:
-                if x[:2] != "0x":
+                if x_log[:2] != "0x":
                     raise ValueError
-                log_index = nums[x] = int(x, 16)
-            x = log["blockNumber"]
-            block = num_of(x)
+                log_index = nums[x_log] = int(x_log, 16)
+            block = num_of(x_block)
             if block is None:
-                if x[:2] != "0x":
+                if x_block[:2] != "0x":
                     raise ValueError
-                block = nums[x] = int(x, 16)
-            x = log["transactionIndex"]
-            tx_index = num_of(x)
+                block = nums[x_block] = int(x_block, 16)
+            tx_index = num_of(x_tx)
             if tx_index is None:
-                if x[:2] != "0x":
+                if x_tx[:2] != "0x":
                     raise ValueError
-                tx_index = nums[x] = int(x, 16)
+                tx_index = nums[x_tx] = int(x_tx, 16)
             x = log.get("blockTimestamp")
             ts = None if x is None else num_of(x)
             if ts is None and x is not None:
                 if x[:2] != "0x":
                     raise ValueError
                 ts = nums[x] = int(x, 16)
-            append((token_l, sender, receiver, value, tx.lower(), log_index, block, tx_index, ts))
+            # every slot of Transfer, in field order (a test checks none is missed)
+            r = new(record_type)
+            r.chain = chain
+            r.asset = token_l
+            r.from_address = sender
+            r.to_address = receiver
+            r.amount = value
+            r.decimals = None
+            r.tx_hash = tx
+            r.log_index = log_index
+            r.block_number = block
+            r.tx_index = tx_index
+            r.success = True
+            r.source = source
+            r.kind = "token"
+            r.trace_address = None
+            r._id = None
+            append(r)
+            if ts is None:
+                r.timestamp = 0
+                later(r)
+            else:
+                r.timestamp = ts
         except (KeyError, TypeError, ValueError, AttributeError, IndexError):
             if not isinstance(log, Mapping):
                 continue
-            record = transfer_from_rpc_log(log, timestamp=0)
+            record = transfer_from_rpc_log(log, chain=chain, timestamp=0, source=source)
             if record is None:
                 continue
             ts = _int(log.get("blockTimestamp"))
-            append(
-                (
-                    record.asset,
-                    record.from_address,
-                    record.to_address,
-                    record.amount,
-                    record.tx_hash,
-                    record.log_index,
-                    record.block_number,
-                    record.tx_index,
-                    ts,
-                )
-            )
+            if ts is None:
+                later(record)
+            else:
+                record.timestamp = ts
+            append(record)
     return out
+
+
+def decode_transfer_logs(logs: Iterable) -> list[tuple]:
+    """:func:`decode_transfer_records` as tuples: ``(token, from, to, value, tx_hash,
+    log_index, block, tx_index, block_timestamp or None)`` per log, in input order."""
+    untimed: list = []
+    records = decode_transfer_records(logs, untimed=untimed)
+    late = {id(r) for r in untimed}
+    return [
+        (
+            r.asset,
+            r.from_address,
+            r.to_address,
+            r.amount,
+            r.tx_hash,
+            r.log_index,
+            r.block_number,
+            r.tx_index,
+            None if id(r) in late else r.timestamp,
+        )
+        for r in records
+    ]
 
 
 def _decode_symbol(result) -> str:
@@ -709,32 +758,26 @@ class RpcSource(LiveSource):
     # ------------------------------------------------------------------ tokens
 
     def _token_transfers(self, frontier: list[str], start: int, end: int) -> list[Transfer]:
-        decoded = {}
-        for row in decode_transfer_logs(self._run_scans("logs", frontier, start, end)):
-            decoded[(row[4], row[5])] = row  # a log matching both queries comes twice
-        rows = list(decoded.values())
-        self._fill_times(row[6] for row in rows if row[8] is None)
-        self._fill_tokens(sorted({row[0] for row in rows if _ADDRESS.match(row[0])}))
-        chain, source, times, tokens = self.chain, self.source, self._times, self._tokens
-        return [
-            Transfer(
-                chain,
-                token,
-                sender,
-                receiver,
-                value,
-                tokens.get(token, ("", None))[1],
-                tx,
-                log_index,
-                block,
-                times.get(block, 0) if ts is None else ts,
-                tx_index,
-                True,
-                source,
-                "token",
-            )
-            for token, sender, receiver, value, tx, log_index, block, tx_index, ts in rows
-        ]
+        untimed: list[Transfer] = []
+        logs = self._run_scans("logs", frontier, start, end)
+        records = decode_transfer_records(
+            logs, chain=self.chain, source=self.source, untimed=untimed
+        )
+        # a log matching both queries comes twice: keep it once, where it first came
+        records = list({(r.tx_hash, r.log_index): r for r in records}.values())
+        self._fill_times(r.block_number for r in untimed)
+        assets = {r.asset for r in records}
+        self._fill_tokens(sorted(a for a in assets if _ADDRESS.match(a)))
+        times, tokens = self._times, self._tokens
+        for r in untimed:
+            r.timestamp = times.get(r.block_number, 0)
+        decimals = {a: tokens[a][1] for a in assets if a in tokens and tokens[a][1] is not None}
+        if decimals:
+            for r in records:
+                d = decimals.get(r.asset)
+                if d is not None:
+                    r.decimals = d
+        return records
 
     def _fill_times(self, blocks: Iterable[int | None]) -> None:
         missing = sorted({b for b in blocks if b is not None and b not in self._times})
