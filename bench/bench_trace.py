@@ -52,6 +52,7 @@ def run_tracer(data: Path, repeats: int) -> dict:
     after_build = _peak_mb()
     walls, cpus, loads, result = [], [], [], None
     for _ in range(repeats + 1):
+        result = None  # the previous trace's objects are freed before the clock starts
         loads.append(_load())
         t, c = time.perf_counter(), time.process_time()
         result = tracer.trace(

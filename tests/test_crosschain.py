@@ -270,12 +270,15 @@ def test_cli_follow_and_bridges_options(tmp_path):
         (["--follow", "tron"], "expected CHAIN=DIR"),
         (["--follow", "solana=/tmp"], "unknown chain"),
         (["--follow", "tron=/nonexistent/dir"], "not a directory"),
-        (["--follow", "bitcoin=/tmp"], "account chains"),
+        (["--follow", "tron={tmp}"], "--follow tron:"),  # a directory without Tron exports
         (["--follow", "ethereum=/tmp"], "chain being traced"),
         (["--bridges", "/nonexistent/bridges.csv"], "cannot read"),
     ],
 )
 def test_cli_bad_input_exits_2_with_one_line(tmp_path, args, needle):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args = [a.replace("{tmp}", str(empty)) for a in args]
     r = run("trace", "--case", "sandbox-xchain", *args, "--out", str(tmp_path / "o"), "--quiet")
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
@@ -418,6 +421,10 @@ def test_logs_providers_read_the_sandbox_events(tmp_path):
     dec = CBridge(contracts={"tron": frozenset({T["cbridge_tron"]})})
     released = [dec.decode_release(log) for log in relays]
     assert all(r is not None and r.asset == TRON_USDT for r in released)
+    # the sandbox's forged Relay (a1's transfer id, from a look-alike contract) is not decoded
+    (forged,) = tron.logs([T["forger"]], topic0s=[RELAY_TOPIC])
+    a1_id = {r.link_key for r in released if r.recipient == T["w1"]}
+    assert forged.data.endswith(next(iter(a1_id))[2:]) and dec.decode_release(forged) is None
 
 
 def test_registry_keeps_a_bridge_without_decoder_unknown():
@@ -446,6 +453,14 @@ def test_report_shows_the_cross_chain_hops_in_chromium(tmp_path):
         nodes = b.eval("document.querySelectorAll('#graph g.node').length")
         assert nodes == data.graph.number_of_nodes()
         assert b.eval("document.querySelectorAll('#bridge-hops tbody tr').length") == 2
+        assert b.eval("document.querySelectorAll('#graph path.edge.bridge').length") == 2
+        titles = b.eval(
+            "[...document.querySelectorAll('#graph path.edge.bridge title')].map(t => t.textContent)"
+        )
+        assert sorted(t.split(")")[0] for t in titles) == [
+            "bridge hop (cbridge, exact",
+            "bridge hop (swft, inferred",
+        ]
         assert b.eval("document.querySelectorAll('#bridge-stops tbody tr').length") == 3
         text = b.eval("document.getElementById('crosschain').innerText")
         assert "exact" in text and "inferred" in text and "no_decoder" in text
@@ -540,3 +555,114 @@ def test_freeze_packet_path_crosses_the_bridge(tmp_path):
     path = text[text.index("Path from the theft") :]
     assert "https://etherscan.io/tx/0x" in path and "https://tronscan.org/#/transaction/" in path
     assert "tronscan.org/#/transaction/0x" not in path
+
+
+def test_thorchain_hop_continues_on_bitcoin(tmp_path):
+    """Ethereum -> THORChain -> Bitcoin (the Bybit pattern): the router Deposit's memo names a
+    BTC address, a listed vault pays it with ``OUT:<inbound txid>``; the UTXO engine carries on
+    from that output. A forged ``OUT:`` from a non-vault address is never linked."""
+    from eth_abi import encode
+
+    from tracer.bitcoin import sandbox as bs
+    from tracer.bitcoin.etl import write_etl_json
+    from tracer.bridges.thorchain import DEPOSIT
+    from tracer.bridges.thormemo import outbound_memo
+    from tracer.sandbox import generator as g
+
+    router = "0xd37bbe5744d730a1d98d8dc97c42f0ca46ad7146"  # a mainnet THORChain router
+    eth_vault = g.address("thor:eth-vault")
+    thief, victim = g.address("thor:thief"), g.address("thor:victim")
+    btc_user, btc_exchange = bs.address("thor-btc-user"), bs.address("thor-btc-exchange")
+    vault, decoy = bs.address("thor-btc-vault"), bs.address("thor-btc-decoy")
+
+    def topic(address: str) -> str:
+        return "0x" + "00" * 12 + address[2:]
+
+    e = g._ChainBuilder(prefix="thor-eth")
+    e.eth(g.B0, victim, thief, 10 * g.ETH)
+    dep = e.eth(g.B0 + 5, thief, router, 10 * g.ETH)
+    dep.internal.append((router, eth_vault, 10 * g.ETH, "call"))
+    data = encode(["uint256", "string"], [10 * g.ETH, f"=:b:{btc_user}"])
+    dep.logs.append(
+        (router, [DEPOSIT, topic(eth_vault), topic("0x" + "00" * 20)], "0x" + data.hex())
+    )
+    (tmp_path / "eth").mkdir()
+    g.write_exports(e, tmp_path / "eth", [])
+
+    def op_return(text: str) -> str:
+        return "6a" + bytes([len(text)]).hex() + text.encode().hex()
+
+    memo = outbound_memo("out", dep.hash)
+    c = bs._Chain()
+    height = 762_170  # a few minutes after the Ethereum deposit
+    release = c.tx(
+        "thor-release",
+        height,
+        [c.external("thor-btc-vault", 100_000_000)],
+        [("thor-btc-user", 40_000_000), ("thor-btc-vault", 59_990_000), (None, 0, op_return(memo))],
+    )
+    c.tx(
+        "thor-forged",
+        height,
+        [c.external("thor-btc-forger", 50_000_000)],
+        [("thor-btc-decoy", 40_000_000), (None, 0, op_return(memo))],
+    )
+    c.tx("thor-onward", height + 1, [(release, 0)], [("thor-btc-exchange", 39_990_000)])
+    (tmp_path / "btc").mkdir()
+    write_etl_json(c.txs, tmp_path / "btc" / "transactions.json")
+    labels = tmp_path / "labels.yaml"
+    labels.write_text(
+        "title: t\ncreator: tracer\nsource: 'synthetic'\ncurrency: BTC\nnetwork: BTC\n"
+        "confidence: ownership\ntags:\n"
+        f"- address: '{btc_exchange}'\n  label: 'Exchange B (synthetic)'\n  category: exchange\n"
+    )
+    bridges = tmp_path / "bridges.csv"
+    bridges.write_text(f"chain,contract,bridge,role\nbitcoin,{vault},thorchain,vault\n")
+
+    r = tracer.trace(
+        [thief],
+        chain="ethereum",
+        data=tmp_path / "eth",
+        labels=[labels],
+        follow={"bitcoin": tmp_path / "btc"},
+        bridges=bridges,
+    )
+    (hop,) = r.crosschain.hops
+    assert (hop.link.deposit.bridge, hop.link.linkage) == ("thorchain", "exact")
+    assert [(x.chain, x.recipient, x.amount) for x in hop.link.releases] == [
+        ("bitcoin", btc_user, 40_000_000)
+    ]
+    assert hop.carried == 40_000_000 and hop.link.fee is None  # ETH in, BTC out: no fee claimed
+    nodes = {d["address"] for _, d in r.graph.nodes(data=True)}
+    assert decoy not in nodes
+    onward = [d for u, v, d in r.graph.edges(data=True) if v == f"bitcoin:{btc_exchange}"]
+    assert [d["tainted"] for d in onward] == [39_990_000]
+    flags = {(f.chain, f.address, f.kind): f.tainted for f in r.flag_list}
+    assert flags[("bitcoin", btc_exchange, "exchange")] == 39_990_000
+    assert [leg["chain"] for leg in r.manifest["crosschain"]["legs"]] == ["ethereum", "bitcoin"]
+    assert "bitcoin" in r.manifest
+
+
+def test_bridge_csvs_guard_untrusted_text(tmp_path):
+    """Stop details can quote untrusted data (a memo a decoder rejected): CSV-injection safe."""
+    from tracer.bridges.base import BridgeStop
+    from tracer.crosschain import CrossChain, write_bridge_csvs
+
+    stop = BridgeStop(
+        "ethereum",
+        A["cbridge"],
+        "0x" + "ab" * 32,
+        "0xab:1",
+        "usdt",
+        5,
+        5,
+        "undecoded",
+        "cbridge",
+        None,
+        '=HYPERLINK("http://evil")\nsecond line',
+    )
+    paths = write_bridge_csvs(CrossChain(stops=[stop]), tmp_path)
+    with paths["bridge_stops"].open() as f:
+        (row,) = list(csv.DictReader(f))
+    assert not row["detail"].startswith("=") and "\n" not in row["detail"]
+    assert paths["bridges"].read_text().splitlines() == [",".join(BRIDGE_COLUMNS)]

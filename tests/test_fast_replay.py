@@ -222,3 +222,40 @@ def test_text_mode_index_takes_the_same_path(tmp_path):
         "tx-3:0": tracer.allocation.Taint(2, ((2, True),), ("tx-1:0",), 2),
     }
     assert rows.history("bob").transfers_by_id(["tx-3:0"])["tx-3:0"].to_address == "dave"
+
+
+@pytest.mark.parametrize("policy", ["haircut", "poison"])
+@pytest.mark.parametrize("huge", [True, False])
+def test_columnar_trace_with_a_window_and_huge_amounts(tmp_path, policy, huge):
+    """Amounts past 2^64 and 2^128 (the clean balances fall back to Python integers) or up to
+    2^44 (64-bit sums), several transfers in one transaction, zero-value
+    rows, and ``until``."""
+    rng = random.Random(3)
+    people = ["0x" + f"{i:02x}" * 20 for i in range(0x30, 0x3C)]
+    token = "0x" + "dac17f958d2ee523a2206206994597c13d831ec7"[:40]
+    lines = ["token_address,from_address,to_address,value,transaction_hash,log_index,block_number"]
+    for i in range(400):
+        sender, receiver = rng.sample(people, 2)
+        if huge:
+            value = rng.choice((0, rng.randint(1, 10**9), rng.randint(2**64, 2**70), 2**200 + i))
+        else:
+            value = rng.choice((0, 1, rng.randint(1, 10**9), rng.randint(2**42, 2**44)))
+        tx = f"0x{i // 2:064x}"  # two transfers per transaction
+        lines.append(f"{token},{sender},{receiver},{value},{tx},{i % 2},{100 + i // 4}")
+    folder = tmp_path / "huge"
+    folder.mkdir()
+    (folder / "token_transfers.csv").write_text("\n".join(lines) + "\n")
+    (folder / "blocks.csv").write_text(
+        "number,timestamp\n" + "".join(f"{b},{1_600_000_000 + 12 * b}\n" for b in range(100, 201))
+    )
+    source = BulkSource(folder, cache_dir=tmp_path / "cache")
+    source.build_index()
+    for until in (None, 1_600_000_000 + 12 * 170):
+        kw = dict(chain="ethereum", policy=policy, hops=4, until=until, fan_out=0)
+        fast = tracer.trace(people[:2], source=source, **kw)
+        slow = tracer.trace(people[:2], source=RecordsOnly(source), **kw)
+        assert fast.outcome.edges and fast.outcome.edges == slow.outcome.edges
+        assert fast.outcome.nodes == slow.outcome.nodes
+        fast.export(tmp_path / "fast")
+        slow.export(tmp_path / "slow")
+        assert _files(tmp_path / "fast") == _files(tmp_path / "slow")

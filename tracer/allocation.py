@@ -380,11 +380,13 @@ def replay_shares(
 
     ``segs`` are the address's :func:`segments`; ``amounts`` and ``times`` are indexed by
     row; ``taints`` maps an inflow row to its transfer id and the taint its sender computed.
-    From the first tainted inflow on, a ledger runs in the same :class:`Ledger` as the exact
-    path, started with the clean balance, so the results are identical."""
+    From the first tainted inflow on, a ledger does what :class:`Ledger` does on the exact path
+    (inlined here: a third of the trace's ledger time was method calls), started with the clean
+    balance, so the results are identical."""
     if policy not in SHARE_POLICIES:
         raise ValueError(f"replay_shares replays {', '.join(SHARE_POLICIES)}, not {policy!r}")
     result = LedgerResult()
+    haircut = policy == "haircut"
     segs = sorted(segs, key=lambda s: s.asset)
     marked: dict[str, dict[int, tuple[str, Taint]]] = {}  # asset -> position -> taint
     for row, hit in taints.items():
@@ -402,35 +404,59 @@ def replay_shares(
             result.held[seg.asset] = 0
             result.balance[seg.asset] = seg.clean_final
             continue
+        # the Ledger of the exact path, inlined (a non-seed ledger: opening lots are clean)
         first = min(hits)
-        led = Ledger(policy, False)
-        led.balance = seg.clean_before[first]
+        balance, tainted, poisoned = seg.clean_before[first], 0, False
+        contributors: dict[str, int] = {}
+        ranked: tuple[str, ...] | None = None
         rows, dirs = seg.rows, seg.directions
         received = 0
         for k in range(first, seg.end):
             row = rows[k]
             amount = amounts[row]
             if dirs[k] == IN:
+                balance += amount
                 hit = hits.get(k)
                 if hit is None:
-                    led.add(amount, 0, ((amount, False),), "", 0)
                     continue
                 tid, taint = hit
-                led.add(amount, taint.tainted, taint.segments, tid, taint.hop)
+                tainted += taint.tainted
+                if tid not in contributors:
+                    contributors[tid] = taint.hop
+                    ranked = None
+                poisoned = True
                 received += taint.tainted
                 ts = times[row]
                 if result.first_tainted is None or ts < result.first_tainted:
                     result.first_tainted = ts
+                continue
+            if amount > balance:
+                balance = amount  # an opening lot, clean
+            if haircut:
+                share = amount * tainted // balance if balance else 0
             else:
-                tainted, pieces, parents, _ = led.take(amount)
-                if tainted:
-                    outs.append((row, tid_of(row), Taint(tainted, pieces, parents, hop + 1)))
+                share = amount if poisoned else 0
+            balance -= amount
+            if share:
+                tainted -= share if haircut else min(share, tainted)
+                if ranked is None:  # stable: fewest hops first, then arrival order
+                    order = sorted(contributors.items(), key=_hop_of)
+                    ranked = tuple(p for p, _ in order[:MAX_PARENTS])
+                if amount != share:
+                    pieces: Segments = ((share, True), (amount - share, False))
+                else:
+                    pieces = ((share, True),)
+                outs.append((row, tid_of(row), Taint(share, pieces, ranked, hop + 1)))
         result.received[seg.asset] = received
-        result.held[seg.asset] = led.tainted_held
-        result.balance[seg.asset] = led.balance
+        result.held[seg.asset] = tainted if haircut else (balance if poisoned else 0)
+        result.balance[seg.asset] = balance
     outs.sort(key=lambda o: o[0])  # chain order, as the exact path fills it
     result.out.update((tid, taint) for _, tid, taint in outs)
     return result
+
+
+def _hop_of(item: tuple[str, int]) -> int:
+    return item[1]
 
 
 def has_swap(

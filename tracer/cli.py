@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
 @click.option(  # issue 10
     "--bridges",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="CSV of extra bridge contracts: chain,contract,bridge (decoder name).",
+    help="CSV of extra bridge addresses: chain,contract,bridge[,contract|vault] (bridge = decoder name).",
 )
 @click.option(
     "--out", "out", required=True, type=click.Path(path_type=Path), help="Output directory."

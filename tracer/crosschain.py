@@ -194,7 +194,12 @@ def trace_crosschain(
             from tracer.sources import open_source
 
             try:
-                sources[chain] = open_source("duckdb", chain, data=str(chains[chain]))
+                if get_chain(chain).kind == "utxo":  # bitcoin-etl exports (tracer/bitcoin)
+                    from tracer.bitcoin.pipeline import open_bitcoin_source
+
+                    sources[chain] = open_bitcoin_source("bitcoin-etl", data=str(chains[chain]))
+                else:
+                    sources[chain] = open_source("duckdb", chain, data=str(chains[chain]))
             except SourceError as e:
                 raise TraceInputError(f"--follow {chain}: {e}") from None
         return sources[chain]
@@ -227,17 +232,34 @@ def trace_crosschain(
             c: ("bridge", name, f"{name} bridge contract (tracer.bridges)")
             for c, name in registry.contracts(chain).items()
         }
-        leg = trace_leg(
-            source_of(chain),
-            info,
-            leg_seeds,
-            params,
-            index,
-            books[chain],
-            progress=progress,
-            entries=entries,
-            extra_roles=roles,
-        )
+        if info.kind == "utxo":  # a Bitcoin leg: the UTXO engine (only entries, no seeds)
+            from tracer.api import Leg
+            from tracer.bitcoin.pipeline import trace_bitcoin
+
+            outcome, graph, flags, bsrc = trace_bitcoin(
+                leg_seeds,
+                params,
+                index,
+                source_of(chain),
+                None,
+                None,
+                progress,
+                entries=entries,
+                extra_roles=roles,
+            )
+            leg = Leg(outcome, graph, flags, bsrc)
+        else:
+            leg = trace_leg(
+                source_of(chain),
+                info,
+                leg_seeds,
+                params,
+                index,
+                books[chain],
+                progress=progress,
+                entries=entries,
+                extra_roles=roles,
+            )
         legs.append(leg)
         tainted_on[chain].update(leg.outcome.nodes)
         result.legs.append(
@@ -294,10 +316,12 @@ def trace_crosschain(
         }
     manifest["crosschain"] = result.report()
     for leg in legs:
+        if hasattr(leg.outcome, "report") and "bitcoin" not in manifest:
+            manifest["bitcoin"] = leg.outcome.report()  # a Bitcoin leg's UTXO findings
         if leg.chain_context is not None and "tron" not in manifest:
             manifest["tron"] = leg.chain_context.report(leg.flags)
-    for leg in legs:
-        warnings = [*warnings, *getattr(leg.source, "warnings", [])]
+    for source in {id(leg.source): leg.source for leg in legs}.values():
+        warnings = [*warnings, *getattr(source, "warnings", [])]
     return TraceResult(graph, flags, outcome, manifest, warnings, crosschain=result)
 
 
@@ -312,7 +336,10 @@ def _registry(case_info: dict, bridges) -> Registry:
     registry = default_registry()
     for row in case_info.get("bridges") or []:
         try:
-            registry.add_contract(row["bridge"], row["chain"], row["contract"])
+            if row.get("role") == "vault":
+                registry.add_vault(row["bridge"], row["chain"], row["contract"])
+            else:
+                registry.add_contract(row["bridge"], row["chain"], row["contract"])
         except (KeyError, ValueError) as e:
             raise TraceInputError(f"case bridges: {e.args[0] if e.args else e}") from None
     if bridges is not None:
@@ -330,8 +357,6 @@ def _follow_chains(follow: dict, primary: str) -> dict[str, Path]:
             info = get_chain(str(name))
         except UnknownChain as e:
             raise TraceInputError(f"--follow: {e}") from None
-        if info.kind == "utxo":
-            raise TraceInputError(f"--follow {info.name}: only account chains can be followed yet")
         if info.name == primary:
             raise TraceInputError(f"--follow {info.name}: that is the chain being traced")
         where = Path(path).expanduser()
@@ -356,13 +381,19 @@ def _follow_bridges(outcome, registry, chains, source_of, logs_of, lookup, taint
             continue
         by_decoder[decoder.name].append((tid, t, taint))
     found: list[tuple[BridgeDeposit, Transfer, Taint]] = []
+    provider = logs_of(chain)
+    tx_logs: dict[str, list] = defaultdict(list)  # every deposit transaction's logs, one query
+    if provider is not None and provider.available and by_decoder:
+        hashes = sorted({t.tx_hash for items in by_decoder.values() for _, t, _ in items})
+        for log in provider.logs(None, tx_hashes=hashes):
+            tx_logs[log.tx_hash].append(log)
     for name in sorted(by_decoder):
         decoder = registry.get(name)
         for _tid, t, taint in by_decoder[name]:
             mark = len(getattr(decoder, "skipped", ()))
             deposit = decoder.deposit_from_transfer(t)
             if deposit is None:
-                deposit = _event_deposit(decoder, t, logs_of(chain))
+                deposit = _event_deposit(decoder, t, tx_logs.get(t.tx_hash, ()))
             if deposit is None:
                 why = "no deposit event in the transaction"
                 if logs_of(chain) is None or not logs_of(chain).available:
@@ -408,17 +439,15 @@ def _stop(t: Transfer, taint: Taint, reason, bridge, dest, detail) -> BridgeStop
     )
 
 
-def _event_deposit(decoder, t: Transfer, provider) -> BridgeDeposit | None:
-    """The decoder's deposit event in ``t``'s transaction that accounts for ``t``.
+def _event_deposit(decoder, t: Transfer, logs) -> BridgeDeposit | None:
+    """The decoder's deposit event among ``logs`` (all of ``t``'s transaction) for ``t``.
 
     Every log of the transaction is offered (CCTP's and Wormhole's events come from another
     contract than the one paid; decoders ignore contracts they do not know). The event with
     ``t``'s asset and amount wins; else the only one with its asset; else the only one.
     """
-    if provider is None or not provider.available:
-        return None
     decoded = []
-    for log in provider.logs(None, tx_hashes=[t.tx_hash]):
+    for log in logs:
         d = decoder.decode_deposit(log)
         if d is not None:
             decoded.append(d)
@@ -471,7 +500,7 @@ def _link(decoder, items, chains, source_of, logs_of, lookup, tainted_on, regist
     releases: list[BridgeRelease] = []
     for dest in dests:
         contracts = sorted(decoder.contracts.get(dest, ()))
-        if not contracts:
+        if not contracts and not hasattr(decoder, "releases"):
             continue
         provider = logs_of(dest)
         if provider is not None and provider.available:
@@ -479,7 +508,12 @@ def _link(decoder, items, chains, source_of, logs_of, lookup, tainted_on, regist
                 r = decoder.decode_release(log)
                 if r is not None:
                     releases.append(r)
-        if decoder.linkage == "inferred" or _overrides(decoder, "release_from_transfer"):
+        if hasattr(decoder, "utxo_sources") and get_chain(dest).kind == "utxo":
+            decoder.utxo_sources.setdefault(dest, source_of(dest))  # THORChain's vault outbounds
+        wants_transfers = decoder.linkage == "inferred" or _overrides(
+            decoder, "release_from_transfer"
+        )
+        if wants_transfers and hasattr(source_of(dest), "transfers"):
             for t in source_of(dest).transfers(contracts, since, until):
                 r = decoder.release_from_transfer(t)
                 if r is not None:
@@ -544,7 +578,7 @@ def _release_transfer(source, r: BridgeRelease, lookup) -> Transfer:
     built from the release itself so the taint still arrives.
     """
     found = []
-    if source is not None and r.recipient:
+    if source is not None and r.recipient and hasattr(source, "transfers"):
         try:
             found = source.transfers([r.recipient], max(r.time - 1, 0), r.time + 1)
         except SourceError:
@@ -561,6 +595,7 @@ def _release_transfer(source, r: BridgeRelease, lookup) -> Transfer:
     if matches:
         return min(matches, key=lambda t: t.position)
     asset = lookup(r.chain, r.asset)
+    utxo = get_chain(r.chain).kind == "utxo" if r.chain in _known_chains() else False
     return Transfer(
         chain=r.chain,
         asset=r.asset,
@@ -573,8 +608,14 @@ def _release_transfer(source, r: BridgeRelease, lookup) -> Transfer:
         block_number=r.block,
         timestamp=r.time,
         source=f"bridge:{r.bridge}",
-        kind="token" if r.asset != "native" else "native",
+        kind="utxo" if utxo else ("token" if r.asset != "native" else "native"),
     )
+
+
+def _known_chains() -> set[str]:
+    from tracer.chains import CHAINS
+
+    return set(CHAINS)
 
 
 def _funder_check(source_of, tainted_on, registry, chains):
@@ -584,8 +625,9 @@ def _funder_check(source_of, tainted_on, registry, chains):
     def history(chain: str, address: str) -> list[Transfer]:
         key = (chain, address)
         if key not in memo:
+            src = source_of(chain)
             try:
-                memo[key] = source_of(chain).transfers([address])
+                memo[key] = src.transfers([address]) if hasattr(src, "transfers") else []
             except SourceError:
                 memo[key] = []
         return memo[key]

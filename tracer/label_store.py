@@ -14,6 +14,10 @@ Layout (schema 1):
   so DuckDB's per-row-group min/max skips almost all of the table for a point lookup.
 * ``files``: one row per imported file: path, SHA-256, size, format, tier, counts, time. Re-
   importing an unchanged file is a no-op; a changed file replaces its earlier rows.
+* ``roles``: one row per key (sorted by ``k``): the engine role of the address and the row id
+  of the deciding label, decided once per import by the precedence below, so a frontier's
+  roles are read from one narrow table (kept in memory as three arrays) instead of from every
+  label row. The deciding label itself is read only when asked for (flags, reports).
 * ``meta``: schema and key version.
 
 Lookups: the sorted set of keys is loaded once per process (8 bytes per label) and answers
@@ -34,11 +38,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tracer import __version__
 from tracer.addresses import normalize
@@ -65,6 +71,7 @@ from tracer.labels import (
 
 __all__ = [
     "ENV_STORE",
+    "RoleMatches",
     "FileReport",
     "ImportReport",
     "LabelStore",
@@ -80,6 +87,11 @@ _CACHE_SIZE = 50_000
 _FLUSH_ROWS = 2_000_000  # rows gathered before one bulk insert
 _YAML = (".yaml", ".yml")
 _ACTORPACK_SUFFIXES = (".actorpack.yaml", ".actorpack.yml")
+
+#: Role codes of the ``roles`` table (index into this tuple); ``_AMBIGUOUS``: one key, several
+#: addresses (a 64-bit key collision), answered from the labels themselves.
+_ROLE_CODES = tuple(sorted(_ROLE_RANK, key=_ROLE_RANK.get))
+_AMBIGUOUS = 255
 
 _COLUMNS = (
     "chain, address, label, category, entity, role, source, confidence, lastmod, concepts, "
@@ -282,6 +294,9 @@ class LabelStore(_RoleSurface):
         self._files: dict[int, str] | None = None
         self._count: int | None = None
         self._cache: OrderedDict[tuple[str, str], list[Label]] = OrderedDict()
+        self._roles: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._role_cache: OrderedDict[tuple[str, str], Mapping[str, RoleMatch]] = OrderedDict()
+        self._has_roles = False
         self._init_schema()
 
     # ---------------------------------------------------------------------------------- setup
@@ -298,6 +313,9 @@ class LabelStore(_RoleSurface):
                     f"{meta.get('key')!r}, this tracer needs {SCHEMA_VERSION}/{KEY_VERSION}: "
                     "import the lists again into a new store"
                 )
+            self._has_roles = "roles" in tables
+            if not self._has_roles and not self.read_only:  # a store from before the table
+                self._rebuild_roles()
             return
         if self.read_only:
             raise LabelStoreError(f"{self.path}: not a tracer label store (no 'meta' table)")
@@ -322,7 +340,9 @@ class LabelStore(_RoleSurface):
                 lastmod VARCHAR, concepts VARCHAR, tier VARCHAR, file_id INTEGER, line BIGINT,
                 origin VARCHAR)"""
         )
+        self.con.execute("CREATE TABLE roles (k UBIGINT, role UTINYINT, r BIGINT, n BIGINT)")
         self.con.execute("COMMIT")
+        self._has_roles = True
 
     def close(self) -> None:
         self.con.close()
@@ -337,7 +357,9 @@ class LabelStore(_RoleSurface):
         self._keys = None
         self._files = None
         self._count = None
+        self._roles = None
         self._cache.clear()
+        self._role_cache.clear()
 
     # --------------------------------------------------------------------------------- import
 
@@ -407,6 +429,8 @@ class LabelStore(_RoleSurface):
                 self._flush(pending)
                 pending, pending_rows = [], 0
         self._flush(pending)
+        if any(f.status in ("imported", "replaced") for f in report.files):
+            self._rebuild_roles()
         self._invalidate()
         return report
 
@@ -471,7 +495,7 @@ class LabelStore(_RoleSurface):
         if self.read_only:
             raise LabelStoreError(f"{self.path}: opened read-only")
         labels = list(labels)
-        table = labels_to_table(labels).sort_by("k")
+        table = labels_to_table(labels)
         sha = hashlib.sha256(
             "\n".join(repr(lab) for lab in sorted(labels, key=_sort_key_order)).encode()
         ).hexdigest()
@@ -497,8 +521,10 @@ class LabelStore(_RoleSurface):
                     f"tracer {__version__}",
                 ],
             )
+            # tier and origin are per label: added before sorting by key, so rows stay whole
             table = table.append_column("tier", pa.array([lab.tier for lab in labels]))
             table = table.append_column("origin", pa.array([lab.origin for lab in labels]))
+            table = table.sort_by("k")
             self.con.register("_batch", table)
             self.con.execute(
                 """INSERT INTO labels SELECT k, chain, address, label, category, entity, role,
@@ -511,6 +537,7 @@ class LabelStore(_RoleSurface):
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
+        self._rebuild_roles()
         self._invalidate()
         return len(labels)
 
@@ -530,12 +557,87 @@ class LabelStore(_RoleSurface):
             ).fetchall()[0][0]
             self.con.execute("DELETE FROM labels WHERE file_id = ?", [file_id])
             self.con.execute("DELETE FROM files WHERE file_id = ?", [file_id])
+        if ids:
+            self._rebuild_roles()
         self._invalidate()
         return removed
 
+    def _rebuild_roles(self) -> None:
+        """Decide the engine role of every labelled address once (the ``roles`` table).
+
+        Keys with one label (nearly all) take it as it is, in one grouped pass over the key
+        column; the few keys with several labels are decided here with :func:`_row_sort_key`,
+        the precedence :meth:`lookup` sorts by, so both paths always agree."""
+        codes = "[" + ", ".join(f"'{r}'" for r in _ROLE_CODES) + "]"
+        self.con.execute("BEGIN")
+        try:
+            self.con.execute(
+                "CREATE OR REPLACE TABLE roles AS SELECT k, "
+                f"coalesce(list_position({codes}, any_value(role)) - 1, {_AMBIGUOUS})::UTINYINT "
+                "AS role, "
+                "min(rowid) AS r, count(*) AS n FROM labels GROUP BY k ORDER BY k"
+            )
+            rows = self.con.execute(
+                f"SELECT l.k, l.rowid, {_COLUMNS} FROM labels l "
+                "SEMI JOIN (SELECT k FROM roles WHERE n > 1) m ON l.k = m.k"
+            ).fetchall()
+            if rows:
+                self._files = None
+                paths = self._file_paths()
+                by_key: dict[int, list[tuple]] = {}
+                for row in rows:
+                    by_key.setdefault(row[0], []).append(row)
+                decided = {"k": [], "role": [], "r": []}
+                for key, group in by_key.items():
+                    best = min(group, key=lambda g: _row_sort_key(g[2:], paths))
+                    role, rowid = _AMBIGUOUS, -1  # answered from the label rows
+                    if len({(g[2], g[3]) for g in group}) == 1 and best[7] in _ROLE_CODES:
+                        role, rowid = _ROLE_CODES.index(best[7]), best[1]
+                    decided["k"].append(key)
+                    decided["role"].append(role)
+                    decided["r"].append(rowid)
+                update = pa.table(
+                    {
+                        "k": pa.array(decided["k"], type=pa.uint64()),
+                        "role": pa.array(decided["role"], type=pa.uint8()),
+                        "r": pa.array(decided["r"], type=pa.int64()),
+                    }
+                )
+                self.con.register("_decided", update)
+                self.con.execute(
+                    "UPDATE roles SET role = d.role, r = d.r FROM _decided d WHERE roles.k = d.k"
+                )
+                self.con.unregister("_decided")
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self._has_roles = True
+
     # --------------------------------------------------------------------------------- lookup
 
+    def _role_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The ``roles`` table in memory: (sorted keys, role codes, deciding row ids)."""
+        if self._roles is None and self._has_roles:
+            t = self.con.sql("SELECT k, role, r FROM roles").to_arrow_table()
+            if t.num_rows:
+                keys, codes, rowids = (
+                    t.column(i).to_numpy().astype(dt, copy=False)
+                    for i, dt in enumerate((np.uint64, np.uint8, np.int64))
+                )
+                if len(keys) > 1 and not (keys[1:] > keys[:-1]).all():  # written sorted
+                    order = np.argsort(keys, kind="stable")
+                    keys, codes, rowids = keys[order], codes[order], rowids[order]
+            else:
+                keys = np.zeros(0, dtype=np.uint64)
+                codes = np.zeros(0, dtype=np.uint8)
+                rowids = np.zeros(0, dtype=np.int64)
+            self._roles = (keys, codes, rowids)
+        return self._roles
+
     def _key_set(self) -> np.ndarray:
+        if self._keys is None and self._role_table() is not None:
+            self._keys = self._role_table()[0]  # one row per key: the key set itself
         if self._keys is None:
             col = self.con.sql("SELECT k FROM labels").to_arrow_table().column(0)
             keys = col.to_numpy() if col.num_chunks else np.zeros(0, dtype=np.uint64)
@@ -670,28 +772,102 @@ class LabelStore(_RoleSurface):
         return grouped
 
     def prefetch(self, chain: str, addresses: Iterable[str]) -> int:
-        """Answer many future :meth:`lookup` calls with one query (e.g. a whole frontier).
+        """Answer many future :meth:`role_of` calls at once (e.g. a whole frontier).
 
-        Returns how many of the addresses have labels. Later ``lookup`` calls for these
-        addresses (canonical spelling) are served from memory.
+        Returns how many of the addresses have labels. Later ``role_of`` calls for these
+        addresses (canonical spelling) are served from memory; ``lookup`` of an unlabelled
+        address never reaches the database either (the key set is in memory).
         """
         chain = chain.lower()
         addresses = list(addresses)
-        found = self.lookup_many(chain, addresses)
-        canonical, _, errors = normalize_column([chain] * len(addresses), addresses)
-        for i, address in enumerate(canonical.to_pylist()):
-            if i in errors or address is None:
-                continue
-            self._cache[(chain, address)] = found.get(address, [])
-        while len(self._cache) > max(_CACHE_SIZE, len(addresses)):
-            self._cache.popitem(last=False)
+        found = self.role_of_many(chain, addresses)
+        canonical = normalize_column([chain] * len(addresses), addresses)[0].drop_null()
+        # each address -> the frontier's answers (a match is made when role_of asks for it)
+        self._role_cache.update(dict.fromkeys(((chain, a) for a in canonical.to_pylist()), found))
+        while len(self._role_cache) > max(_CACHE_SIZE, len(addresses)):
+            self._role_cache.popitem(last=False)
         return len(found)
 
-    def role_of_many(self, chain: str, addresses: Iterable[str]) -> dict[str, RoleMatch]:
-        """The engine's role for many addresses at once (see :meth:`role_of`).
+    def role_of(self, chain: str, address: str) -> RoleMatch | None:
+        """The engine's role of one address (answered from memory after :meth:`prefetch`)."""
+        key = (chain.lower(), address)
+        if key in self._role_cache:
+            return self._role_cache[key].get(address)
+        return super().role_of(chain, address)
 
-        Same choice as :meth:`role_of`; only the deciding label of each address is built.
+    def role_of_many(self, chain: str, addresses: Iterable[str]) -> Mapping[str, RoleMatch]:
+        """The engine's role for many addresses at once: canonical address -> match.
+
+        Same choice as :meth:`role_of`, read from the ``roles`` table: the frontier's keys are
+        found in memory, and one query reads back the address of each deciding row (a key is
+        64 bits; the address makes the answer exact). The result is a read-only mapping whose
+        matches are made when looked at, and each reads its deciding label only when asked for.
+        Addresses without labels, and invalid ones, are absent.
         """
+        chain = chain.lower()
+        addresses = list(addresses)
+        table = self._role_table()
+        if table is None or not addresses:  # a store opened read-only from before the table
+            return self._role_of_many_rows(chain, addresses)
+        known, codes, rowids = table
+        if not len(known):
+            return {}
+        canonical, keys, errors = normalize_column([chain] * len(addresses), addresses)
+        order = np.argsort(keys)  # sorted probes: searchsorted walks the key set in order
+        pos = np.empty(len(keys), dtype=np.int64)
+        pos[order] = np.searchsorted(known, keys[order])
+        pos[pos >= len(known)] = 0
+        hit = known[pos] == keys
+        if errors:
+            hit[np.fromiter(errors, dtype=np.int64, count=len(errors))] = False
+        idx = np.flatnonzero(hit)
+        if not len(idx):
+            return {}
+        found = canonical.take(pa.array(idx))
+        hit_codes = codes[pos[idx]]
+        hit_rows = rowids[pos[idx]]
+        # the address of each deciding row, read back in one query, compared column-wise
+        self.con.register("_rowids", pa.table({"r": np.unique(hit_rows[hit_rows >= 0])}))
+        try:
+            stored = self.con.sql(
+                "SELECT rowid AS r, chain, address FROM labels "
+                "WHERE rowid IN (SELECT r FROM _rowids) ORDER BY r"
+            ).to_arrow_table()
+        finally:
+            self.con.unregister("_rowids")
+        stored_rows = stored.column("r").to_numpy()
+        at = np.searchsorted(stored_rows, hit_rows)
+        at[at >= len(stored_rows)] = 0
+        same = (stored_rows[at] == hit_rows) if len(stored_rows) else np.zeros(len(idx), bool)
+        same &= hit_codes != _AMBIGUOUS
+        if same.any():
+            take = pa.array(at)
+            same &= pc.fill_null(
+                pc.and_(
+                    pc.equal(stored.column("address").take(take), found),
+                    pc.equal(stored.column("chain").take(take), chain),
+                ),
+                False,
+            ).to_numpy(zero_copy_only=False)
+        names = found.to_pylist()
+        out = RoleMatches(self, chain, names, hit_codes, hit_rows, same)
+        redo = [a for a, ok in zip(names, same.tolist(), strict=True) if not ok]
+        return out.with_extra(self._role_of_many_rows(chain, redo)) if redo else out
+
+    def _deciding_label(self, rowid: int, chain: str, address: str) -> Label:
+        """The label a ``roles`` row points at (checked to be that address's)."""
+        rows = self.con.execute(
+            f"SELECT {_COLUMNS} FROM labels WHERE rowid = ?", [rowid]
+        ).fetchall()
+        if rows and rows[0][0] == chain and rows[0][1] == address:
+            return self._labels_from_rows(rows)[0]
+        found = self.lookup(chain, address)
+        if not found:
+            raise LabelStoreError(f"{self.path}: the labels of {address} changed while in use")
+        return found[0]
+
+    def _role_of_many_rows(self, chain: str, addresses: Iterable[str]) -> dict[str, RoleMatch]:
+        """:meth:`role_of_many` from the label rows themselves (every label of each address)."""
         paths = self._file_paths()
         out = {}
         for address, rows in self._rows_many(chain.lower(), addresses).items():
@@ -751,6 +927,46 @@ class LabelStore(_RoleSurface):
         }
 
 
+class RoleMatches(Mapping):
+    """:meth:`LabelStore.role_of_many`'s answer: canonical address -> :class:`RoleMatch`, each
+    made on first access from the arrays the roles table gave (most callers look at a few)."""
+
+    def __init__(self, store, chain, addresses, codes, rowids, ok, extra=None) -> None:
+        keep = np.flatnonzero(ok)
+        self._store, self._chain = store, chain
+        self._codes = codes[keep]
+        self._rowids = rowids[keep]
+        self._at = {addresses[i]: j for j, i in enumerate(keep.tolist())}
+        self._made: dict[str, RoleMatch] = dict(extra or {})
+
+    def with_extra(self, extra: Mapping[str, RoleMatch]) -> RoleMatches:
+        """Add matches decided elsewhere (from the label rows)."""
+        self._made.update(extra)
+        return self
+
+    def __getitem__(self, address: str) -> RoleMatch:
+        made = self._made.get(address)
+        if made is None:
+            j = self._at[address]  # KeyError: not labelled
+            rowid = int(self._rowids[j])
+            made = RoleMatch(
+                _ROLE_CODES[self._codes[j]],
+                load=partial(self._store._deciding_label, rowid, self._chain, address),
+            )
+            self._made[address] = made
+        return made
+
+    def __contains__(self, address: object) -> bool:
+        return address in self._at or address in self._made
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._at
+        yield from (a for a in self._made if a not in self._at)
+
+    def __len__(self) -> int:
+        return len(self._at) + sum(1 for a in self._made if a not in self._at)
+
+
 class MergedLabels(_RoleSurface):
     """Several label sources seen as one (e.g. the trace's files plus a store), read-only.
 
@@ -765,6 +981,13 @@ class MergedLabels(_RoleSurface):
         """Pass a whole frontier to every source that can answer it at once."""
         addresses = list(addresses)
         return sum(s.prefetch(chain, addresses) for s in self.sources if hasattr(s, "prefetch"))
+
+    def role_of(self, chain: str, address: str) -> RoleMatch | None:
+        """The best of every source's own choice: the same as choosing over the union."""
+        matches = [m for s in self.sources if (m := s.role_of(chain, address)) is not None]
+        if len(matches) <= 1:
+            return matches[0] if matches else None
+        return min(matches, key=lambda m: m.label.sort_key())
 
     def lookup(self, chain: str, address: str) -> list[Label]:
         found: dict[Label, None] = {}

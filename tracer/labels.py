@@ -37,7 +37,6 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import yaml
 
@@ -368,12 +367,56 @@ def role_for_concepts(concepts: Iterable[str]) -> tuple[str, str]:
 # index
 
 
-class RoleMatch(NamedTuple):
-    """What :meth:`LabelIndex.role_of` returns: the role, a display name and the deciding label."""
+class RoleMatch:
+    """What :meth:`LabelIndex.role_of` returns: the role, a display name (entity if known, else
+    the label text) and the deciding label; unpacks as ``role, name, label``.
 
-    role: str
-    name: str  # entity if known, else the label text
-    label: Label
+    A label store may answer the role of a whole frontier from its precomputed role table and
+    read the deciding label (hence the name) only when asked: ``load`` returns it.
+    """
+
+    __slots__ = ("role", "_name", "_label", "_load")
+
+    def __init__(
+        self,
+        role: str,
+        name: str | None = None,
+        label: Label | None = None,
+        *,
+        load: Callable[[], Label] | None = None,
+    ) -> None:
+        if label is None and load is None:
+            raise ValueError("RoleMatch needs the deciding label or a way to load it")
+        self.role = role
+        self._name = name
+        self._label = label
+        self._load = load
+
+    @property
+    def label(self) -> Label:
+        if self._label is None:
+            self._label = self._load()
+        return self._label
+
+    @property
+    def name(self) -> str:
+        if self._name is None:
+            self._name = self.label.entity or self.label.label
+        return self._name
+
+    def __iter__(self):
+        return iter((self.role, self.name, self.label))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RoleMatch | tuple):  # compares like the (role, name, label) tuple
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"RoleMatch(role={self.role!r}, name={self.name!r}, label={self.label!r})"
 
 
 class LabelIndex:

@@ -241,7 +241,18 @@ def report_payload(data: TraceData, ranked: list[dict], max_nodes: int = MAX_GRA
                 f"{format_units(amount, dec)} {symbol} (tainted {format_units(tainted, dec)})"
             )
         text = f"{len(items)} transfer(s): " + "; ".join(parts)
-        edges.append({"from": u, "to": v, "keys": sorted(k for k, _ in items), "text": text})
+        edge = {"from": u, "to": v, "keys": sorted(k for k, _ in items), "text": text}
+        hops = sorted(  # issue 10: a cross-chain hop is drawn dashed and says how it was linked
+            {
+                (str(d.get("bridge", "")), str(d.get("linkage", "")))
+                for _k, d in items
+                if d.get("kind") == "bridge"
+            }
+        )
+        if hops:
+            edge["bridge"] = True
+            edge["text"] = "bridge hop (" + ", ".join(f"{b}, {lk}" for b, lk in hops) + "): " + text
+        edges.append(edge)
     xs = [p[0] for p in pos.values()] or [0]
     ys = [p[1] for p in pos.values()] or [0]
     bounds = {

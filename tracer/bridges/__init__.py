@@ -37,6 +37,10 @@ BUILTIN = (
 )
 
 
+#: ``--bridges`` fourth column.
+ROLES = ("", "contract", "vault")
+
+
 class BridgeFileError(ValueError):
     """A bad ``--bridges`` file (one line, shown to the user)."""
 
@@ -68,6 +72,14 @@ class Registry:
         address = canonical_address(chain, contract)
         current = frozenset(decoder.contracts.get(chain, frozenset()))
         decoder.contracts[chain] = current | {address}  # type: ignore[index]
+
+    def add_vault(self, name: str, chain: str, address: str) -> None:
+        """Trust ``address`` as a vault of the decoder called ``name`` (THORChain: outbounds
+        count only when a known vault pays them; UTXO vaults are also where deposits go)."""
+        decoder = self._by_name.get(name)
+        if decoder is None or not hasattr(decoder, "add_vaults"):
+            raise KeyError(f"bridge decoder {name!r} takes no vaults")
+        decoder.add_vaults([{"chain": chain, "address": canonical_address(chain, address)}])
 
     def decoder_for(self, chain: str, contract: str) -> Decoder | None:
         """The decoder that knows ``contract`` (canonical) on ``chain``, if any (first by name)."""
@@ -132,10 +144,11 @@ def all_decoders() -> list[Decoder]:
 
 
 def load_bridge_file(path: str | Path, registry: Registry) -> int:
-    """Add the contracts of a ``--bridges`` CSV (columns ``chain,contract,bridge``).
+    """Add the contracts of a ``--bridges`` CSV (columns ``chain,contract,bridge[,role]``).
 
-    Lines starting with ``#`` and a header line are skipped. Returns how many were added;
-    raises :class:`BridgeFileError` with the line number on the first bad line.
+    ``role`` is ``contract`` (the default) or ``vault`` (:meth:`Registry.add_vault`, e.g. a
+    THORChain vault). Lines starting with ``#`` and a header line are skipped. Returns how many
+    were added; raises :class:`BridgeFileError` with the line number on the first bad line.
     """
     from tracer.addresses import InvalidAddress
     from tracer.chains import UnknownChain
@@ -152,11 +165,16 @@ def load_bridge_file(path: str | Path, registry: Registry) -> int:
             continue
         if number == 1 and [c.lower() for c in cells[:3]] == ["chain", "contract", "bridge"]:
             continue
-        if len(cells) != 3:
-            raise BridgeFileError(f"--bridges {path} line {number}: expected chain,contract,bridge")
-        chain, contract, name = cells
+        if len(cells) not in (3, 4) or (len(cells) == 4 and cells[3] not in ROLES):
+            raise BridgeFileError(
+                f"--bridges {path} line {number}: expected chain,contract,bridge[,contract|vault]"
+            )
+        chain, contract, name = cells[:3]
         try:
-            registry.add_contract(name, chain.lower(), contract)
+            if len(cells) == 4 and cells[3] == "vault":
+                registry.add_vault(name, chain.lower(), contract)
+            else:
+                registry.add_contract(name, chain.lower(), contract)
         except (KeyError, InvalidAddress, UnknownChain) as e:
             message = e.args[0] if e.args else str(e)
             raise BridgeFileError(f"--bridges {path} line {number}: {message}") from None

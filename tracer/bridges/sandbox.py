@@ -20,7 +20,9 @@ The story (amounts in USDT):
   597,000 twelve minutes later. ``w2``'s TRX came from the gas funder that also funded ``w1``;
 * decoys: ``decoy1`` bridges 1,000,000 through cBridge to ``decoy_w1`` (999,000 relayed one
   block after ``w1``'s), ``decoy2`` pays the desk 600,000 twelve seconds after ``a2`` and
-  ``decoy_w2`` gets 597,000 two minutes after ``w2`` (funded by another funder): never linked;
+  ``decoy_w2`` gets 597,000 two minutes after ``w2`` (funded by another funder), and a
+  look-alike ``forger`` contract emits a ``Relay`` with ``a1``'s transfer id paying
+  ``decoy_w3`` one block before the real one: never linked;
 * stops: ``a3`` bridges 200,000 to BSC (no BSC data: ``no_destination_data``), ``a4`` pays
   200,000 into a labelled bridge no decoder knows (``no_decoder``), ``a5`` pays the desk 150,000
   and two strangers each get 149,250 half a minute apart (``ambiguous``);
@@ -99,6 +101,8 @@ TRON_NAMES = (
     "w2",
     "decoy_w1",
     "decoy_w2",
+    "decoy_w3",
+    "forger",
     "stranger_p",
     "stranger_q",
     "cons",
@@ -169,6 +173,8 @@ def _scenario(rng: random.Random):
     tc.trx(TB - 198, t["hot_x"], t["decoy_funder"], 1_000 * SUN)
     tc.trx(TB - 150, t["decoy_funder"], t["decoy_w2"], 50 * SUN)
     relays.append((TB + 100, a["a1"], t["w1"], 999_000 * U, tid_a1))
+    # a forged Relay: a look-alike contract replays a1's transfer id to pay a decoy first
+    relays.append((TB + 99, a["a1"], t["decoy_w3"], 999_000 * U, tid_a1, t["forger"]))
     relays.append((TB + 101, a["decoy1"], t["decoy_w1"], 999_000 * U, tid_decoy))
     tc.token(TB + 200, TRON_USDT, t["swft_tron"], t["w2"], 597_000 * U)
     tc.token(TB + 240, TRON_USDT, t["swft_tron"], t["decoy_w2"], 597_000 * U)
@@ -183,8 +189,9 @@ def _scenario(rng: random.Random):
     tc.blacklist(TB + 500, t["issuer_owner"], TRON_USDT, "AddedBlackList", t["h1"])
     _noise(c, tc, a, t, rng, bridge, relays)
     logs = []
-    for block, sender, receiver, amount, src_tid in sorted(relays):
-        tx = tc.token(block, TRON_USDT, t["cbridge_tron"], receiver, amount, signer=t["relayer"])
+    for block, sender, receiver, amount, src_tid, *forged in sorted(relays):
+        emitter = forged[0] if forged else t["cbridge_tron"]
+        tx = tc.token(block, TRON_USDT, emitter, receiver, amount, signer=t["relayer"])
         dest_tid = "0x" + keccak(text=f"{PREFIX}:relay:{src_tid}").hex()
         data = "0x" + "".join(
             _word(x)
@@ -196,7 +203,7 @@ def _scenario(rng: random.Random):
                 tx.hash,
                 block,
                 tron.block_time(block),
-                _tron20(t["cbridge_tron"]),
+                _tron20(emitter),
                 data,
                 RELAY_TOPIC,
             ]
@@ -445,7 +452,15 @@ def ground_truth(a: dict[str, str], t: dict[str, str]) -> dict:
         ],
         "decoys": {
             n: book[n]
-            for n in ("decoy1", "decoy2", "decoy_w1", "decoy_w2", "stranger_p", "stranger_q")
+            for n in (
+                "decoy1",
+                "decoy2",
+                "decoy_w1",
+                "decoy_w2",
+                "decoy_w3",
+                "stranger_p",
+                "stranger_q",
+            )
         },
         "addresses": {"ethereum": a, "tron": t},
         "tokens": {"ethereum": ETH_USDT, "tron": TRON_USDT},

@@ -81,7 +81,7 @@
       var bend = pairs[e.to + "\u0000" + e.from] ? 24 : 0;
       var cx = (x1 + x2) / 2 - dy / len * bend, cy = (y1 + y2) / 2 + dx / len * bend;
       var path = svgEl("path", {
-        "class": "edge",
+        "class": e.bridge ? "edge bridge" : "edge",
         d: "M" + x1.toFixed(1) + " " + y1.toFixed(1) + " Q" + cx.toFixed(1) + " " + cy.toFixed(1) +
           " " + x2.toFixed(1) + " " + y2.toFixed(1),
         "marker-end": "url(#arrow)",

@@ -772,7 +772,7 @@ class FrontierRows:
         self._names: dict[int, str] = {}
         self._tid_rows: dict[str, list[int]] | None = None
         self._contiguous: dict[str, np.ndarray] = {}
-        self._ranks: list[int] | None = None
+        self._values: dict[str, list] = {}
         self._tx_index: tuple[list[int], list[int]] | None = None
         self._built: dict[int, Transfer] = {}
         self.amounts = index.amounts(recs, self.hash_list, make[3])
@@ -891,11 +891,19 @@ class FrontierRows:
             )[0]
         return name
 
+    def values(self, name: str) -> list:
+        """One field of the rows as a Python list, made once per round (reading a list is
+        several times cheaper than a numpy scalar)."""
+        values = self._values.get(name)
+        if values is None:
+            values = self._values[name] = self.column(name).tolist()
+        return values
+
     def tid_of(self, row: int) -> str:
         """Row ``row``'s ``Transfer.transfer_id``, without building the record."""
-        kind = int(self.column("kind")[row])
+        kind = self.values("kind")[row]
         if kind == 1 or kind == 3:  # token, utxo
-            log = int(self.column("logi")[row])
+            log = self.values("logi")[row]
             return f"{self.hash_of(row)}:{None if log == LOG_NULL else log}"
         if kind == 2:  # internal
             return f"{self.hash_of(row)}:trace:{self._trace_name(int(self.column('trace')[row])) or ''}"
@@ -903,17 +911,16 @@ class FrontierRows:
 
     def remember(self, tid: str, row: int) -> None:
         """Row ``row`` is named ``tid``: later rounds find it by its chain rank."""
-        self._known[tid] = int(self.column("rank")[row])
+        self._known[tid] = self.values("rank")[row]
 
     def rows_of_transfer(self, tid: str) -> list[int]:
         """Rows whose transfer id is ``tid``: by its chain rank when an earlier round named
         it, else by its transaction hash."""
         rank = self._known.get(tid)
         if rank is not None:
-            if self._ranks is None:  # rows are in chain order: ranks ascend
-                self._ranks = self.column("rank").tolist()
-            i = bisect_left(self._ranks, rank)
-            return [i] if i < len(self._ranks) and self._ranks[i] == rank else []
+            ranks = self.values("rank")  # rows are in chain order: ranks ascend
+            i = bisect_left(ranks, rank)
+            return [i] if i < len(ranks) and ranks[i] == rank else []
         if self.recs["h"].ndim != 2:  # text hashes: every row's id, once per round
             if self._tid_rows is None:
                 self._tid_rows = {}
@@ -1153,6 +1160,8 @@ class RowHistory(Sequence):
     def transfers_by_id(self, tids: Iterable[str]) -> dict[str, Transfer]:
         """The records of this history with these transfer ids."""
         wanted = set(tids)
+        if not wanted:
+            return {}
         known = [(t, self._row_of[t]) for t in sorted(wanted) if t in self._row_of]
         records = self.frontier.transfers_at([r for _, r in known])
         out = {t: rec for (t, _), rec in zip(known, records, strict=True)}

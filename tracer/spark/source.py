@@ -191,7 +191,7 @@ class SparkSource:
     """Transfers from BigQuery / ethereum-etl exports, normalized and looked up by Spark jobs.
 
     ``SparkSource(data, chain="ethereum", master=None, spark=None, ledger_min_transfers=None,
-    persist=True)``. ``spark`` reuses a running SparkSession; otherwise one is started on
+    persist=True, prefetch_limit=None)``. ``spark`` reuses a running SparkSession; otherwise one is started on
     ``master`` (default ``local[2]``, see :mod:`tracer.spark.session`). ``ledger_min_transfers``:
     a round whose ledgers replay fewer transfers than this runs them on the driver (shipping
     them costs more); ``0`` sends every round to the executors. ``persist`` keeps the address
@@ -380,7 +380,9 @@ class SparkSource:
 
     def _read_group(self, fmt: str, header: tuple, paths: list[Path]):
         reader = self.spark.read.option("recursiveFileLookup", "true")
-        files = [str(p) for p in paths]
+        # file:// so that a cluster whose default file system is HDFS or DBFS reads the shared
+        # mount the driver listed, not a path of the same name there
+        files = ["file://" + p.as_posix() for p in paths]
         if fmt == "parquet":
             df = reader.parquet(*files)
             return df.toDF(*[c.lower() for c in df.columns])
