@@ -228,6 +228,12 @@ def _prepare_all(files: list[Path], tier, names, unchanged, workers: int | None)
         yield job[0], _prepare_timed(job)
 
 
+def _constant_strings(value: str, n: int) -> pa.Array:
+    """n copies of one string, built in Arrow (a Python list of millions of strings is slow)."""
+    indices = pa.array(np.zeros(n, dtype=np.int32))
+    return pa.DictionaryArray.from_arrays(indices, pa.array([value])).cast(pa.string())
+
+
 def _row_origin(row: tuple, paths: dict[int, str]) -> str:
     origin, file_id, line = row[13], row[11], row[12]
     if origin is not None:
@@ -445,9 +451,9 @@ class LabelStore(_RoleSurface):
         for fr, table, file_id, sha, size, _ in pending:
             n = table.num_rows
             tables.append(
-                table.append_column(
-                    "tier", pa.array([fr.tier] * n, type=pa.string())
-                ).append_column("file_id", pa.array(np.full(n, file_id, dtype=np.int32)))
+                table.append_column("tier", _constant_strings(fr.tier, n)).append_column(
+                    "file_id", pa.array(np.full(n, file_id, dtype=np.int32))
+                )
             )
             file_rows.append(
                 (file_id, fr.path, sha, size, fr.format, fr.tier, now, fr.read, n, fr.skipped)

@@ -468,6 +468,16 @@ def _segwit_fixed(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ok, low
 
 
+def _fixed_width_strings(mat: np.ndarray) -> pa.Array:
+    """Rows of an (n, width) ASCII byte matrix as one Arrow string array (no per-row decode)."""
+    n, width = mat.shape
+    offsets = np.arange(0, width * (n + 1), width, dtype=np.int32)
+    data = np.ascontiguousarray(mat, dtype=np.uint8)
+    return pa.StringArray.from_buffers(
+        n, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data.tobytes())
+    )
+
+
 def _vector_slow(kind: str, texts: pa.Array) -> tuple[np.ndarray, pa.Array | None]:
     """Accept what the column-wise validators can for one chain kind: (ok mask, canonical)."""
     n = len(texts)
@@ -519,7 +529,7 @@ def _vector_slow(kind: str, texts: pa.Array) -> tuple[np.ndarray, pa.Array | Non
         sel = idx[good]
         ok[sel] = True
         if len(sel):
-            canon[sel] = [row.tobytes().decode("ascii") for row in out[good]]
+            canon[sel] = _fixed_width_strings(out[good]).to_pylist()
     return ok, canon
 
 
