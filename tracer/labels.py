@@ -40,8 +40,11 @@ from pathlib import Path
 
 import yaml
 
-from tracer.addresses import InvalidAddress, detect_chain, normalize
+from tracer.addresses import InvalidAddress, chain_kind, detect_chain, normalize
 from tracer.chains import UnknownChain
+
+#: an EVM address already in canonical form (lower-case hex): no need to normalize it again
+_CANONICAL_EVM = re.compile(r"0x[0-9a-f]{40}\Z").match
 
 __all__ = [
     "CATEGORY_ROLES",
@@ -466,8 +469,8 @@ class LabelIndex:
         """
         chain = chain.lower()
         found = self._by_key.get((chain, address))
-        if found is None:
-            found = self._by_key.get((chain, normalize(chain, address)))
+        if found is None and not (_CANONICAL_EVM(address) and chain_kind(chain) == "evm"):
+            found = self._by_key.get((chain, normalize(chain, address)))  # other spellings
         return list(found) if found else []
 
     def role_of(self, chain: str, address: str) -> RoleMatch | None:

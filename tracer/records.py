@@ -7,6 +7,7 @@ Amounts are integers in base units (wei, sun, satoshi, token base units) end to 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -75,7 +76,7 @@ class Transfer:
 
 def iso_utc(timestamp: int) -> str:
     """ISO-8601 UTC with a trailing Z, the one time format of every output."""
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
 
 
 def format_units(amount: int, decimals: int | None) -> str:
