@@ -82,6 +82,21 @@ class BridgeDeposit:
         """Stable identity: chain, transaction and log index."""
         return f"{self.chain}:{self.tx_hash}:{self.log_index}"
 
+    @classmethod
+    def at(cls, bridge: str, log: RawLog, **fields) -> BridgeDeposit:
+        """The deposit an event ``log`` records: its chain, contract, transaction, position and
+        time come from the log, the rest from ``fields``."""
+        return cls(
+            bridge,
+            log.chain,
+            log.address,
+            log.tx_hash,
+            log.log_index,
+            log.block,
+            log.time,
+            **fields,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class BridgeRelease:
@@ -104,6 +119,20 @@ class BridgeRelease:
     @property
     def key(self) -> str:
         return f"{self.chain}:{self.tx_hash}:{self.log_index}"
+
+    @classmethod
+    def at(cls, bridge: str, log: RawLog, **fields) -> BridgeRelease:
+        """The release an event ``log`` records (see :meth:`BridgeDeposit.at`)."""
+        return cls(
+            bridge,
+            log.chain,
+            log.address,
+            log.tx_hash,
+            log.log_index,
+            log.block,
+            log.time,
+            **fields,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -266,21 +266,16 @@ class CctpDecoder(BaseDecoder):
             self._skip(log, f"malformed CCTP DepositForBurn: {e}")
             return None
         dest_chain = self.domains.get(dest)
-        return BridgeDeposit(
+        return BridgeDeposit.at(
             NAME,
-            log.chain,
-            log.address,
-            log.tx_hash,
-            log.log_index,
-            log.block,
-            log.time,
-            sender,
-            asset,
-            amount,
-            dest_chain,
-            _address_on(dest_chain, recipient32),
-            key,
-            None,
+            log,
+            sender=sender,
+            asset=asset,
+            amount=amount,
+            dest_chain=dest_chain,
+            recipient=_address_on(dest_chain, recipient32),
+            link_key=key,
+            memo=None,
         )
 
     def deposit_from_message_sent(self, log: RawLog) -> BridgeDeposit | None:
@@ -302,21 +297,16 @@ class CctpDecoder(BaseDecoder):
                 m.source_domain, m.message_sender, m.burn_token, m.mint_recipient, m.amount
             )
         dest_chain = self.domains.get(m.destination_domain)
-        return BridgeDeposit(
+        return BridgeDeposit.at(
             NAME,
-            log.chain,
-            log.address,
-            log.tx_hash,
-            log.log_index,
-            log.block,
-            log.time,
-            sender,
-            token,
-            m.amount,
-            dest_chain,
-            _address_on(dest_chain, m.mint_recipient),
-            key,
-            None,
+            log,
+            sender=sender,
+            asset=token,
+            amount=m.amount,
+            dest_chain=dest_chain,
+            recipient=_address_on(dest_chain, m.mint_recipient),
+            link_key=key,
+            memo=None,
         )
 
     # ---------------------------------------------------------------- releases
@@ -356,20 +346,15 @@ class CctpDecoder(BaseDecoder):
         else:
             key = v1_key(source, nonce)  # type: ignore[arg-type]
             amount = body["amount"]
-        return BridgeRelease(
+        return BridgeRelease.at(
             NAME,
-            log.chain,
-            log.address,
-            log.tx_hash,
-            log.log_index,
-            log.block,
-            log.time,
-            recipient,
-            asset,
-            amount,
-            self.domains.get(source),
-            key,
-            "out",
+            log,
+            recipient=recipient,
+            asset=asset,
+            amount=amount,
+            src_chain=self.domains.get(source),
+            link_key=key,
+            kind="out",
         )
 
     # ---------------------------------------------------------------- linking

@@ -285,21 +285,16 @@ class ThorchainDecoder(BaseDecoder):
             self._skip(key, f"Deposit to {vault}, not a known THORChain vault (funds went there)")
             return None
         dest_chain, recipient = self._intent(key, memo_text)
-        return BridgeDeposit(
+        return BridgeDeposit.at(
             NAME,
-            log.chain,
-            log.address,
-            log.tx_hash,
-            log.log_index,
-            log.block,
-            log.time,
-            sender,
-            asset,
-            amount,
-            dest_chain,
-            recipient,
-            link_key,
-            memo_text,
+            log,
+            sender=sender,
+            asset=asset,
+            amount=amount,
+            dest_chain=dest_chain,
+            recipient=recipient,
+            link_key=link_key,
+            memo=memo_text,
         )
 
     def _intent(self, key: str, memo_text: str) -> tuple[str | None, str | None]:

@@ -223,21 +223,16 @@ class WormholeDecoder(BaseDecoder):
             return None
         asset, amount = self._source_asset(log.chain, source_id, transfer)
         dest_chain = self.chains.get(transfer.to_chain)
-        return BridgeDeposit(
+        return BridgeDeposit.at(
             NAME,
-            log.chain,
-            log.address,
-            log.tx_hash,
-            log.log_index,
-            log.block,
-            log.time,
-            sender,
-            asset,
-            amount,
-            dest_chain,
-            _evm(dest_chain, transfer.to),
-            vaa_id(source_id, word_hex(log.topics[1]), sequence),
-            transfer.memo(),
+            log,
+            sender=sender,
+            asset=asset,
+            amount=amount,
+            dest_chain=dest_chain,
+            recipient=_evm(dest_chain, transfer.to),
+            link_key=vaa_id(source_id, word_hex(log.topics[1]), sequence),
+            memo=transfer.memo(),
         )
 
     def _token(self, chain: str, chain_id: int, t: TokenTransfer) -> tuple[str, int | None]:
@@ -277,21 +272,16 @@ class WormholeDecoder(BaseDecoder):
         except ValueError as e:
             self._skip(log, f"malformed NTT TransferSent: {e}")
             return None
-        return BridgeDeposit(
+        return BridgeDeposit.at(
             NAME,
-            log.chain,
-            log.address,
-            log.tx_hash,
-            log.log_index,
-            log.block,
-            log.time,
-            sender,
-            managers[log.address],
-            word_uint(w[0]),
-            self.chains.get(dest),
-            None,
-            f"ntt:{digest}",
-            None,
+            log,
+            sender=sender,
+            asset=managers[log.address],
+            amount=word_uint(w[0]),
+            dest_chain=self.chains.get(dest),
+            recipient=None,
+            link_key=f"ntt:{digest}",
+            memo=None,
         )
 
     # ---------------------------------------------------------------- releases
