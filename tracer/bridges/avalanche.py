@@ -100,21 +100,19 @@ class AvalancheBridgeDecoder(BaseDecoder):
             return None
         if t.chain == "bitcoin":
             key = f"avb:0x{t.tx_hash.lower().removeprefix('0x')}:{t.log_index}"
-            return BridgeDeposit(
-                NAME, t.chain, t.to_address, t.tx_hash, t.log_index if t.log_index is not None else -1,
-                t.block_number, t.timestamp, t.from_address, t.asset, t.amount, "avalanche", None,
-                key, None,
-            )  # fmt: skip
+            return BridgeDeposit.paid_by(NAME, t, dest_chain="avalanche", link_key=key)
         if t.chain != "ethereum":
             return None
         if t.kind != "token":
             self._skip(t.transfer_id, "the Avalanche Bridge takes ERC-20 tokens only, not ETH")
             return None
-        return BridgeDeposit(
-            NAME, t.chain, t.to_address, t.tx_hash, t.log_index if t.log_index is not None else -1,
-            t.block_number, t.timestamp, t.from_address, t.asset, t.amount, "avalanche",
-            canonical_address("avalanche", t.from_address), "avb:" + t.tx_hash.lower(), None,
-        )  # fmt: skip
+        return BridgeDeposit.paid_by(
+            NAME,
+            t,
+            dest_chain="avalanche",
+            recipient=canonical_address("avalanche", t.from_address),
+            link_key="avb:" + t.tx_hash.lower(),
+        )
 
     def decode_deposit(self, log: RawLog) -> BridgeDeposit | None:
         """``Unwrap`` on an Avalanche BridgeToken: a burn towards Ethereum or Bitcoin."""
@@ -134,10 +132,15 @@ class AvalancheBridgeDecoder(BaseDecoder):
         recipient = None
         if dest == "ethereum" and sender:
             recipient = canonical_address("ethereum", sender)
-        return BridgeDeposit(
-            NAME, log.chain, log.address, log.tx_hash, log.log_index, log.block, log.time,
-            sender, log.address, amount, dest, recipient, None, None,
-        )  # fmt: skip
+        return BridgeDeposit.at(
+            NAME,
+            log,
+            sender=sender,
+            asset=log.address,
+            amount=amount,
+            dest_chain=dest,
+            recipient=recipient,
+        )
 
     # ---------------------------------------------------------------- destination side
 
@@ -159,19 +162,21 @@ class AvalancheBridgeDecoder(BaseDecoder):
             self._skip(key, f"malformed Avalanche Bridge Mint: {e}")
             return None
         src = "bitcoin" if btc else "ethereum"
-        return BridgeRelease(
-            NAME, log.chain, log.address, log.tx_hash, log.log_index, log.block, log.time,
-            to, log.address, amount, src, link_key, "out",
-        )  # fmt: skip
+        return BridgeRelease.at(
+            NAME,
+            log,
+            recipient=to,
+            asset=log.address,
+            amount=amount,
+            src_chain=src,
+            link_key=link_key,
+        )
 
     def release_from_transfer(self, t: Transfer) -> BridgeRelease | None:
         """A payment from the Ethereum bridge address (no reference: matched by inference)."""
         if t.chain != "ethereum" or not self.knows(t.chain, t.from_address):
             return None
-        return BridgeRelease(
-            NAME, t.chain, t.from_address, t.tx_hash, t.log_index if t.log_index is not None else -1,
-            t.block_number, t.timestamp, t.to_address, t.asset, t.amount, "avalanche", None, "out",
-        )  # fmt: skip
+        return BridgeRelease.paid_to(NAME, t, src_chain="avalanche")
 
     # ---------------------------------------------------------------- linking
 

@@ -83,6 +83,16 @@ class BridgeDeposit:
         return f"{self.chain}:{self.tx_hash}:{self.log_index}"
 
     @classmethod
+    def paid_by(cls, bridge: str, t: Transfer, **fields) -> BridgeDeposit:
+        """The deposit a plain transfer ``t`` into the bridge makes (no event: log index -1
+        when the transfer has none); sender, asset and amount come from ``t``."""
+        position = -1 if t.log_index is None else t.log_index
+        return cls(
+            bridge, t.chain, t.to_address, t.tx_hash, position, t.block_number, t.timestamp,
+            t.from_address, t.asset, t.amount, **fields,
+        )  # fmt: skip
+
+    @classmethod
     def at(cls, bridge: str, log: RawLog, **fields) -> BridgeDeposit:
         """The deposit an event ``log`` records: its chain, contract, transaction, position and
         time come from the log, the rest from ``fields``."""
@@ -119,6 +129,16 @@ class BridgeRelease:
     @property
     def key(self) -> str:
         return f"{self.chain}:{self.tx_hash}:{self.log_index}"
+
+    @classmethod
+    def paid_to(cls, bridge: str, t: Transfer, **fields) -> BridgeRelease:
+        """The release a plain transfer ``t`` out of the bridge makes (see
+        :meth:`BridgeDeposit.paid_by`); recipient, asset and amount come from ``t``."""
+        position = -1 if t.log_index is None else t.log_index
+        return cls(
+            bridge, t.chain, t.from_address, t.tx_hash, position, t.block_number, t.timestamp,
+            t.to_address, t.asset, t.amount, **fields,
+        )  # fmt: skip
 
     @classmethod
     def at(cls, bridge: str, log: RawLog, **fields) -> BridgeRelease:

@@ -100,14 +100,9 @@ class CBridge(BaseDecoder):
             except ValueError:
                 recipient = None
         own_id = chain_id_of(log.chain)
-        deposit = BridgeDeposit(
-            bridge=self.name,
-            chain=log.chain,
-            contract=log.address,
-            tx_hash=log.tx_hash,
-            log_index=log.log_index,
-            block=log.block,
-            time=log.time,
+        deposit = BridgeDeposit.at(
+            self.name,
+            log,
             sender=sender,
             asset=token,
             amount=amount,
@@ -138,14 +133,9 @@ class CBridge(BaseDecoder):
             return None
         if src_id >= 2**64:
             return None
-        return BridgeRelease(
-            bridge=self.name,
-            chain=log.chain,
-            contract=log.address,
-            tx_hash=log.tx_hash,
-            log_index=log.log_index,
-            block=log.block,
-            time=log.time,
+        return BridgeRelease.at(
+            self.name,
+            log,
             recipient=receiver,
             asset=token,
             amount=amount,

@@ -73,36 +73,14 @@ class InferredDecoder(BaseDecoder):
     def deposit_from_transfer(self, t: Transfer) -> BridgeDeposit | None:
         if not self.knows(t.chain, t.to_address) or self.knows(t.chain, t.from_address):
             return None
-        return BridgeDeposit(
-            bridge=self.name,
-            chain=t.chain,
-            contract=t.to_address,
-            tx_hash=t.tx_hash,
-            log_index=-1 if t.log_index is None else t.log_index,
-            block=t.block_number,
-            time=t.timestamp,
-            sender=t.from_address,
-            asset=t.asset,
-            amount=t.amount,
-        )
+        return BridgeDeposit.paid_by(self.name, t)
 
     def release_from_transfer(self, t: Transfer) -> BridgeRelease | None:
         if not self.knows(t.chain, t.from_address) or self.knows(t.chain, t.to_address):
             return None
         if not t.success or t.amount <= 0:
             return None
-        return BridgeRelease(
-            bridge=self.name,
-            chain=t.chain,
-            contract=t.from_address,
-            tx_hash=t.tx_hash,
-            log_index=-1 if t.log_index is None else t.log_index,
-            block=t.block_number,
-            time=t.timestamp,
-            recipient=t.to_address,
-            asset=t.asset,
-            amount=t.amount,
-        )
+        return BridgeRelease.paid_to(self.name, t)
 
     def link(
         self, deposits: Iterable[BridgeDeposit], releases: Iterable[BridgeRelease]

@@ -317,10 +317,9 @@ class WormholeDecoder(BaseDecoder):
         else:
             return None
         # recipient, asset and amount are not in the event: completed in link()
-        return BridgeRelease(
-            NAME, log.chain, log.address, log.tx_hash, log.log_index, log.block, log.time,
-            "", "", 0, src, key, "out",
-        )  # fmt: skip
+        return BridgeRelease.at(
+            NAME, log, recipient="", asset="", amount=0, src_chain=src, link_key=key
+        )
 
     # ---------------------------------------------------------------- linking
 
