@@ -25,6 +25,7 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from tests.servers.loopback import LoopbackServer
 from tracer.bitcoin.model import SATOSHI, BtcTx, core_json
 
 TXINDEX_HINT = (
@@ -40,7 +41,7 @@ def _dumps(value) -> str:
     return re.sub(r'"@@(-?[0-9.]+)@@"', r"\1", marked)
 
 
-class CoreServer:
+class CoreServer(LoopbackServer):
     def __init__(
         self,
         *,
@@ -74,26 +75,11 @@ class CoreServer:
         self.heights = {v: k for k, v in self.hashes.items()}
         self.server: ThreadingHTTPServer | None = None
 
-    def start(self) -> CoreServer:
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
-
-    def __enter__(self) -> CoreServer:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    def handler(self):
+        return _handler(self)
 
     @property
-    def url(self) -> str:
+    def url(self) -> str:  # with the RPC credentials the source must pass on
         assert self.server is not None
         return f"http://user:secretpassword@127.0.0.1:{self.server.server_address[1]}/"
 

@@ -27,6 +27,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.servers.loopback import LoopbackServer
 from tracer.addresses import is_valid
 from tracer.bitcoin.model import BtcTx, TxOut, esplora_status, to_esplora
 
@@ -39,7 +40,7 @@ RATE_LIMIT_BODY = {
 _TXID = re.compile(r"^[0-9a-f]{64}$")
 
 
-class EsploraServer:
+class EsploraServer(LoopbackServer):
     def __init__(
         self,
         txs: Iterable[BtcTx],
@@ -71,29 +72,10 @@ class EsploraServer:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> EsploraServer:
-        handler = _handler(self)
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
+    path = "/api"
 
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
-
-    def __enter__(self) -> EsploraServer:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}/api"
+    def handler(self):
+        return _handler(self)
 
     # ------------------------------------------------------------------ data
 

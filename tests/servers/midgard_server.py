@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.servers.loopback import LoopbackServer
+
 MAX_LIMIT = 50
 
 
@@ -32,7 +34,7 @@ def _token(action: dict, position: int) -> str:
     return str(int(action.get("height", "0")) * 10**9 + (10**9 - 1 - position))
 
 
-class MidgardServer:
+class MidgardServer(LoopbackServer):
     def __init__(
         self,
         actions: Iterable[dict],
@@ -53,28 +55,8 @@ class MidgardServer:
         self.port = port
         self.server: ThreadingHTTPServer | None = None
 
-    def start(self) -> MidgardServer:
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler(self))
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
-
-    def __enter__(self) -> MidgardServer:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+    def handler(self):
+        return _handler(self)
 
     # ------------------------------------------------------------------ data
 
